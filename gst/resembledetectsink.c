@@ -1,0 +1,1784 @@
+/* resembledetectsink: a bin that turns a pipeline's audio/video segments and
+ * image snapshots into batch folders in a spool directory, ready for the
+ * Resemble AI batch detection API. Segments are cut by splitmuxsink children
+ * (one per audio/video pad, each behind its own queue); snapshots arrive
+ * through appsink children. Every closed file is moved into the open batch,
+ * whose manifest is rewritten atomically; the batch closes on its limits, on
+ * its timeout, on submit-now and at EOS.
+ *
+ * This is the only file that knows GStreamer pipelines. */
+
+/**
+ * SECTION:element-resembledetectsink
+ * @title: resembledetectsink
+ *
+ * Accumulates encoded audio/video segments and image snapshots from a pipeline,
+ * writes them as batch files in a spool directory (`location`), and closes a
+ * batch when it reaches `max-files` or `max-batch-bytes`, when `batch-timeout`
+ * expires, on the `submit-now` action signal, and at EOS.
+ *
+ * Audio and video are cut into files of `segment-duration` by splitmuxsink
+ * (keyframe-aligned, complete headers in every file). `container=auto` picks
+ * the container from the caps: raw audio -> .wav, MP3 -> .mp3, AAC -> .m4a,
+ * Opus/Vorbis -> .webm, FLAC -> .mkv, H.264/H.265 -> .mp4,
+ * VP8/VP9/AV1 -> .webm. `ogg` and `flac` containers are refused: with
+ * GStreamer 1.22 oggmux does not link inside splitmuxsink and flac files
+ * cannot be split cleanly (use auto, which writes FLAC into .mkv).
+ *
+ * Each buffer on an `image_%u` pad is one snapshot file (.jpg .png .gif .webp).
+ *
+ * ## Messages
+ *
+ * `resemble-detect-batch-closed`: a batch is complete on disk and queued.
+ * - `index` (guint): the batch number (the NNNNNN of `batch-NNNNNN`)
+ * - `files` (GstValueArray of strings): full paths of the batch's files
+ * - `total-files` (guint), `total-bytes` (guint64)
+ * - `manifest` (string): path of the batch's manifest.json
+ *
+ * `resemble-detect-spool-full`: a new file was skipped because the spool
+ * holds `max-spool-bytes` already.
+ * - `skipped-bytes` (guint64): bytes skipped since the spool filled
+ * - `skipped-from`, `skipped-to` (guint64, ns): running-time range skipped
+ * - `spool-bytes` (guint64): bytes held in the spool
+ *
+ * A file larger than `max-batch-bytes` on its own is never submitted: it is
+ * moved to `{location}/oversize/` and a warning message names it.
+ *
+ * ## Example launch line
+ * |[
+ * gst-launch-1.0 -e audiotestsrc num-buffers=500 ! audioconvert ! \
+ *     resembledetectsink location=/tmp/spool segment-duration=2000000000
+ * gst-launch-1.0 -e videotestsrc num-buffers=30 ! jpegenc ! \
+ *     resembledetectsink location=/tmp/spool max-files=10
+ * ]|
+ */
+
+#ifdef HAVE_CONFIG_H
+#include "config.h"
+#endif
+
+#include <errno.h>
+#include <stdio.h>
+#include <unistd.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <glib/gstdio.h>
+#include <gst/app/gstappsink.h>
+
+#include "resembledetectsink.h"
+#include "batch.h"
+#include "manifest.h"
+#include "settings.h"
+
+GST_DEBUG_CATEGORY_STATIC (gst_resemble_detect_sink_debug);
+#define GST_CAT_DEFAULT gst_resemble_detect_sink_debug
+
+typedef enum {
+  GST_RESEMBLE_DETECT_CONTAINER_AUTO,
+  GST_RESEMBLE_DETECT_CONTAINER_MP4,
+  GST_RESEMBLE_DETECT_CONTAINER_MOV,
+  GST_RESEMBLE_DETECT_CONTAINER_MKV,
+  GST_RESEMBLE_DETECT_CONTAINER_WEBM,
+  GST_RESEMBLE_DETECT_CONTAINER_M4A,
+  GST_RESEMBLE_DETECT_CONTAINER_MP3,
+  GST_RESEMBLE_DETECT_CONTAINER_WAV,
+  GST_RESEMBLE_DETECT_CONTAINER_OGG,
+  GST_RESEMBLE_DETECT_CONTAINER_FLAC,
+} GstResembleDetectContainer;
+
+#define GST_TYPE_RESEMBLE_DETECT_CONTAINER (gst_resemble_detect_container_get_type ())
+static GType gst_resemble_detect_container_get_type (void);
+
+#define GST_TYPE_RESEMBLE_DETECT_UPLOAD_MODE (gst_resemble_detect_upload_mode_get_type ())
+static GType gst_resemble_detect_upload_mode_get_type (void);
+
+/* What a container is made of; muxer NULL: refused (see the doc block). */
+typedef struct {
+  GstResembleDetectContainer container;
+  const gchar *muxer;
+  const gchar *extension;
+  const gchar *refusal;
+} ContainerInfo;
+
+static const ContainerInfo container_table[] = {
+  {GST_RESEMBLE_DETECT_CONTAINER_MP4, "mp4mux", "mp4", NULL},
+  {GST_RESEMBLE_DETECT_CONTAINER_MOV, "qtmux", "mov", NULL},
+  {GST_RESEMBLE_DETECT_CONTAINER_MKV, "matroskamux", "mkv", NULL},
+  {GST_RESEMBLE_DETECT_CONTAINER_WEBM, "webmmux", "webm", NULL},
+  {GST_RESEMBLE_DETECT_CONTAINER_M4A, "mp4mux", "m4a", NULL},
+  {GST_RESEMBLE_DETECT_CONTAINER_MP3, "id3v2mux", "mp3", NULL},
+  {GST_RESEMBLE_DETECT_CONTAINER_WAV, "wavenc", "wav", NULL},
+  {GST_RESEMBLE_DETECT_CONTAINER_OGG, NULL, "ogg",
+      "oggmux does not work inside splitmuxsink with GStreamer 1.22; "
+        "use container=webm (or auto) for Opus and Vorbis"},
+  {GST_RESEMBLE_DETECT_CONTAINER_FLAC, NULL, "flac",
+      "FLAC files cannot be split into segments with GStreamer 1.22; "
+        "use container=mkv (or auto) for FLAC"},
+};
+
+#define DEFAULT_API_URL "https://app.resemble.ai/api/v2"
+#define DEFAULT_CONTAINER GST_RESEMBLE_DETECT_CONTAINER_AUTO
+#define DEFAULT_SEGMENT_DURATION (10 * GST_SECOND)
+#define DEFAULT_MAX_FILES 10
+#define DEFAULT_MAX_BATCH_BYTES RD_BATCH_MAX_BYTES
+#define DEFAULT_BATCH_TIMEOUT 0
+#define DEFAULT_UPLOAD_MODE RD_UPLOAD_MODE_FILES
+#define DEFAULT_INTELLIGENCE FALSE
+#define DEFAULT_SEARCH_IDENTITY FALSE
+#define DEFAULT_VISUALIZE TRUE
+#define DEFAULT_AUDIO_SOURCE_TRACING FALSE
+#define DEFAULT_USE_LLM FALSE
+#define DEFAULT_ZERO_RETENTION_MODE FALSE
+#define DEFAULT_FRAME_LENGTH 0
+#define DEFAULT_REGION -1.0
+#define DEFAULT_POLL_INTERVAL (2 * GST_SECOND)
+#define DEFAULT_POLL_MAX_INTERVAL (30 * GST_SECOND)
+#define DEFAULT_POLL_TIMEOUT (30 * 60 * GST_SECOND)
+#define DEFAULT_FETCH_RESULTS TRUE
+#define DEFAULT_MAX_RETRIES 5
+#define DEFAULT_MAX_IN_FLIGHT 4
+#define DEFAULT_WAIT_ON_EOS TRUE
+#define DEFAULT_KEEP_FILES FALSE
+#define DEFAULT_MAX_SPOOL_BYTES G_GUINT64_CONSTANT (10000000000)
+
+/* The API rejects polling faster than this. */
+#define MIN_POLL_INTERVAL GST_SECOND
+
+enum {
+  PROP_0,
+  PROP_API_URL,
+  PROP_API_TOKEN,
+  PROP_LOCATION,
+  PROP_CONTAINER,
+  PROP_SEGMENT_DURATION,
+  PROP_MAX_FILES,
+  PROP_MAX_BATCH_BYTES,
+  PROP_BATCH_TIMEOUT,
+  PROP_UPLOAD_MODE,
+  PROP_CALLBACK_URL,
+  PROP_INTELLIGENCE,
+  PROP_SEARCH_IDENTITY,
+  PROP_VISUALIZE,
+  PROP_AUDIO_SOURCE_TRACING,
+  PROP_USE_LLM,
+  PROP_ZERO_RETENTION_MODE,
+  PROP_FRAME_LENGTH,
+  PROP_START_REGION,
+  PROP_END_REGION,
+  PROP_MAX_VIDEO_SECS,
+  PROP_POLL_INTERVAL,
+  PROP_POLL_MAX_INTERVAL,
+  PROP_POLL_TIMEOUT,
+  PROP_FETCH_RESULTS,
+  PROP_MAX_RETRIES,
+  PROP_MAX_IN_FLIGHT,
+  PROP_WAIT_ON_EOS,
+  PROP_KEEP_FILES,
+  PROP_MAX_SPOOL_BYTES,
+};
+
+enum {
+  SIGNAL_SUBMIT_NOW,
+  LAST_SIGNAL,
+};
+
+static guint gst_resemble_detect_sink_signals[LAST_SIGNAL];
+
+/* One per request pad. */
+typedef struct {
+  GstResembleDetectSink *sink;  /* not a reference: the sink owns us */
+  GstPad *pad;                  /* our ghost pad (owned by the element) */
+  gchar *name;                  /* the pad's name, prefix of its files */
+  RdMediaType media_type;
+
+  /* audio/video: pad -> queue -> splitmuxsink (created on the first caps) */
+  GstElement *queue;
+  GstElement *splitmux;
+  GstPad *splitmux_pad;
+  gchar *extension;
+  GstClockTime fragment_start;
+
+  /* image: pad -> appsink */
+  GstElement *appsink;
+
+  guint file_counter;
+} Stream;
+
+struct _GstResembleDetectSink {
+  GstBin parent;
+
+  /* properties, under the object lock */
+  gchar *api_url;
+  gchar *api_token;
+  gchar *location;
+  GstResembleDetectContainer container;
+  GstClockTime segment_duration;
+  guint max_files;
+  guint64 max_batch_bytes;
+  GstClockTime batch_timeout;
+  RdUploadMode upload_mode;
+  RdSettings settings;
+  GstClockTime poll_interval;
+  GstClockTime poll_max_interval;
+  GstClockTime poll_timeout;
+  gboolean fetch_results;
+  guint max_retries;
+  guint max_in_flight;
+  gboolean wait_on_eos;
+  gboolean keep_files;
+  guint64 max_spool_bytes;
+
+  /* streams, under streams_lock */
+  GMutex streams_lock;
+  GList *streams;
+  gboolean have_video;
+  guint next_audio_pad;
+  guint next_image_pad;
+
+  /* the spool and the open batch, under batch_lock */
+  GMutex batch_lock;
+  gchar *spool_dir;             /* resolved location of this run */
+  gchar *incoming_dir;
+  RdBatch *open_batch;
+  guint next_batch_index;
+  GstClockID timeout_id;
+  guint64 spool_bytes;
+  guint64 skipped_bytes;
+  GstClockTime skipped_from;
+  GstClockTime skipped_to;
+};
+
+#define BATCH_LOCK(s) g_mutex_lock (&(s)->batch_lock)
+#define BATCH_UNLOCK(s) g_mutex_unlock (&(s)->batch_lock)
+#define STREAMS_LOCK(s) g_mutex_lock (&(s)->streams_lock)
+#define STREAMS_UNLOCK(s) g_mutex_unlock (&(s)->streams_lock)
+
+#define VIDEO_CAPS \
+  "video/x-h264, stream-format = (string) { avc, avc3 }, alignment = (string) au; " \
+  "video/x-h265, stream-format = (string) { hvc1, hev1 }, alignment = (string) au; " \
+  "video/x-vp8; video/x-vp9; video/x-av1"
+#define AUDIO_CAPS \
+  "audio/x-raw, format = (string) { U8, S16LE, S24LE, S32LE, F32LE, F64LE }, " \
+  "layout = (string) interleaved; " \
+  "audio/mpeg, mpegversion = (int) 1, layer = (int) 3; " \
+  "audio/mpeg, mpegversion = (int) { 2, 4 }, stream-format = (string) raw; " \
+  "audio/x-opus; audio/x-vorbis; audio/x-flac"
+#define IMAGE_CAPS "image/jpeg; image/png; image/gif; image/webp"
+
+static GstStaticPadTemplate video_template =
+GST_STATIC_PAD_TEMPLATE ("video", GST_PAD_SINK, GST_PAD_REQUEST,
+    GST_STATIC_CAPS (VIDEO_CAPS));
+static GstStaticPadTemplate audio_template =
+GST_STATIC_PAD_TEMPLATE ("audio_%u", GST_PAD_SINK, GST_PAD_REQUEST,
+    GST_STATIC_CAPS (AUDIO_CAPS));
+static GstStaticPadTemplate image_template =
+GST_STATIC_PAD_TEMPLATE ("image_%u", GST_PAD_SINK, GST_PAD_REQUEST,
+    GST_STATIC_CAPS (IMAGE_CAPS));
+
+#define gst_resemble_detect_sink_parent_class parent_class
+G_DEFINE_TYPE (GstResembleDetectSink, gst_resemble_detect_sink, GST_TYPE_BIN);
+GST_ELEMENT_REGISTER_DEFINE (resembledetectsink, "resembledetectsink",
+    GST_RANK_NONE, GST_TYPE_RESEMBLE_DETECT_SINK);
+
+static void gst_resemble_detect_sink_dispose (GObject * object);
+static void gst_resemble_detect_sink_finalize (GObject * object);
+static void gst_resemble_detect_sink_set_property (GObject * object,
+    guint prop_id, const GValue * value, GParamSpec * pspec);
+static void gst_resemble_detect_sink_get_property (GObject * object,
+    guint prop_id, GValue * value, GParamSpec * pspec);
+static GstPad *gst_resemble_detect_sink_request_new_pad (GstElement * element,
+    GstPadTemplate * templ, const gchar * name, const GstCaps * caps);
+static void gst_resemble_detect_sink_release_pad (GstElement * element,
+    GstPad * pad);
+static GstStateChangeReturn gst_resemble_detect_sink_change_state (GstElement *
+    element, GstStateChange transition);
+static gboolean gst_resemble_detect_sink_post_message (GstElement * element,
+    GstMessage * message);
+static void gst_resemble_detect_sink_handle_message (GstBin * bin,
+    GstMessage * message);
+static void gst_resemble_detect_sink_submit_now (GstResembleDetectSink * self);
+
+static GType
+gst_resemble_detect_container_get_type (void)
+{
+  static GType type = 0;
+  static const GEnumValue values[] = {
+    {GST_RESEMBLE_DETECT_CONTAINER_AUTO, "Pick the container from the caps",
+        "auto"},
+    {GST_RESEMBLE_DETECT_CONTAINER_MP4, "MP4 (.mp4)", "mp4"},
+    {GST_RESEMBLE_DETECT_CONTAINER_MOV, "QuickTime (.mov)", "mov"},
+    {GST_RESEMBLE_DETECT_CONTAINER_MKV, "Matroska (.mkv)", "mkv"},
+    {GST_RESEMBLE_DETECT_CONTAINER_WEBM, "WebM (.webm)", "webm"},
+    {GST_RESEMBLE_DETECT_CONTAINER_M4A, "MPEG-4 audio (.m4a)", "m4a"},
+    {GST_RESEMBLE_DETECT_CONTAINER_MP3, "MP3 (.mp3)", "mp3"},
+    {GST_RESEMBLE_DETECT_CONTAINER_WAV, "WAV (.wav)", "wav"},
+    {GST_RESEMBLE_DETECT_CONTAINER_OGG,
+        "Ogg (.ogg, refused with GStreamer 1.22)", "ogg"},
+    {GST_RESEMBLE_DETECT_CONTAINER_FLAC,
+        "FLAC (.flac, refused with GStreamer 1.22)", "flac"},
+    {0, NULL, NULL},
+  };
+
+  if (g_once_init_enter (&type)) {
+    GType t = g_enum_register_static ("GstResembleDetectContainer", values);
+    g_once_init_leave (&type, t);
+  }
+  return type;
+}
+
+static GType
+gst_resemble_detect_upload_mode_get_type (void)
+{
+  static GType type = 0;
+  static const GEnumValue values[] = {
+    {RD_UPLOAD_MODE_FILES, "One repeated files[] part per file", "files"},
+    {RD_UPLOAD_MODE_ZIP, "One zip archive holding the batch", "zip"},
+    {0, NULL, NULL},
+  };
+
+  if (g_once_init_enter (&type)) {
+    GType t = g_enum_register_static ("GstResembleDetectUploadMode", values);
+    g_once_init_leave (&type, t);
+  }
+  return type;
+}
+
+static const ContainerInfo *
+container_info (GstResembleDetectContainer container)
+{
+  for (guint i = 0; i < G_N_ELEMENTS (container_table); i++) {
+    if (container_table[i].container == container)
+      return &container_table[i];
+  }
+  return NULL;
+}
+
+static GstResembleDetectContainer
+container_for_caps (const GstCaps * caps)
+{
+  const GstStructure *s = gst_caps_get_structure (caps, 0);
+  const gchar *name = gst_structure_get_name (s);
+  gint mpegversion = 0;
+
+  if (g_str_equal (name, "audio/x-raw"))
+    return GST_RESEMBLE_DETECT_CONTAINER_WAV;
+  if (g_str_equal (name, "audio/mpeg")) {
+    gst_structure_get_int (s, "mpegversion", &mpegversion);
+    return mpegversion == 1 ? GST_RESEMBLE_DETECT_CONTAINER_MP3 :
+        GST_RESEMBLE_DETECT_CONTAINER_M4A;
+  }
+  if (g_str_equal (name, "audio/x-opus") || g_str_equal (name, "audio/x-vorbis"))
+    return GST_RESEMBLE_DETECT_CONTAINER_WEBM;
+  if (g_str_equal (name, "audio/x-flac"))
+    return GST_RESEMBLE_DETECT_CONTAINER_MKV;
+  if (g_str_equal (name, "video/x-h264") || g_str_equal (name, "video/x-h265"))
+    return GST_RESEMBLE_DETECT_CONTAINER_MP4;
+  if (g_str_equal (name, "video/x-vp8") || g_str_equal (name, "video/x-vp9")
+      || g_str_equal (name, "video/x-av1"))
+    return GST_RESEMBLE_DETECT_CONTAINER_WEBM;
+  return GST_RESEMBLE_DETECT_CONTAINER_MKV;
+}
+
+/* Whether @caps can go into @info's muxer: its sink templates must take them,
+ * and MP3 files must hold MPEG-1 layer 3 (id3v2mux takes anything). */
+static gboolean
+container_accepts_caps (const ContainerInfo * info, const GstCaps * caps)
+{
+  g_autoptr (GstElementFactory) factory = NULL;
+  const GstStructure *s = gst_caps_get_structure (caps, 0);
+
+  if (info->muxer == NULL)
+    return FALSE;
+  if (info->container == GST_RESEMBLE_DETECT_CONTAINER_MP3) {
+    gint version = 0;
+    return gst_structure_has_name (s, "audio/mpeg")
+        && gst_structure_get_int (s, "mpegversion", &version) && version == 1;
+  }
+  if (info->container == GST_RESEMBLE_DETECT_CONTAINER_M4A
+      && !g_str_has_prefix (gst_structure_get_name (s), "audio/"))
+    return FALSE;
+  factory = gst_element_factory_find (info->muxer);
+  if (factory == NULL)
+    return FALSE;
+  for (const GList * l = gst_element_factory_get_static_pad_templates (factory);
+      l; l = l->next) {
+    GstStaticPadTemplate *templ = l->data;
+    g_autoptr (GstCaps) templ_caps = NULL;
+
+    if (templ->direction != GST_PAD_SINK)
+      continue;
+    templ_caps = gst_static_pad_template_get_caps (templ);
+    if (gst_caps_can_intersect (templ_caps, caps))
+      return TRUE;
+  }
+  return FALSE;
+}
+
+static const gchar *
+extension_for_image_caps (const GstCaps * caps)
+{
+  const GstStructure *s = gst_caps_get_structure (caps, 0);
+
+  if (gst_structure_has_name (s, "image/jpeg"))
+    return "jpg";
+  if (gst_structure_has_name (s, "image/png"))
+    return "png";
+  if (gst_structure_has_name (s, "image/gif"))
+    return "gif";
+  if (gst_structure_has_name (s, "image/webp"))
+    return "webp";
+  return NULL;
+}
+
+/* RESOURCE errors are chosen from errno, as multifilesink does. */
+static void
+post_write_error (GstResembleDetectSink * self, const gchar * path, int err,
+    const gchar * what)
+{
+  if (err == ENOSPC) {
+    GST_ELEMENT_ERROR (self, RESOURCE, NO_SPACE_LEFT,
+        ("No space left to write \"%s\".", path), ("%s: %s", what,
+            g_strerror (err)));
+  } else {
+    GST_ELEMENT_ERROR (self, RESOURCE, WRITE,
+        ("Could not write \"%s\".", path), ("%s: %s", what, g_strerror (err)));
+  }
+}
+
+static GstStructure *
+batch_closed_structure (const RdBatch * batch)
+{
+  g_auto (GValue) files = G_VALUE_INIT;
+  g_auto (GStrv) paths = rd_batch_dup_paths (batch);
+  g_autofree gchar *manifest = rd_manifest_path (batch);
+  GstStructure *s;
+
+  gst_value_array_init (&files, batch->files->len);
+  for (guint i = 0; paths[i]; i++) {
+    GValue v = G_VALUE_INIT;
+    g_value_init (&v, G_TYPE_STRING);
+    g_value_set_string (&v, paths[i]);
+    gst_value_array_append_and_take_value (&files, &v);
+  }
+  s = gst_structure_new ("resemble-detect-batch-closed",
+      "index", G_TYPE_UINT, batch->index,
+      "total-files", G_TYPE_UINT, batch->files->len,
+      "total-bytes", G_TYPE_UINT64, batch->total_bytes,
+      "manifest", G_TYPE_STRING, manifest, NULL);
+  gst_structure_set_value (s, "files", &files);
+  return s;
+}
+
+/* Messages are built under the batch lock and posted after it is released. */
+static void
+post_messages (GstResembleDetectSink * self, GQueue * messages)
+{
+  GstMessage *msg;
+
+  while ((msg = g_queue_pop_head (messages)))
+    gst_element_post_message (GST_ELEMENT_CAST (self), msg);
+}
+
+static void
+unschedule_timeout_locked (GstResembleDetectSink * self)
+{
+  if (self->timeout_id) {
+    gst_clock_id_unschedule (self->timeout_id);
+    gst_clock_id_unref (self->timeout_id);
+    self->timeout_id = NULL;
+  }
+}
+
+/* Closes the open batch if it has files: state closed, manifest rewritten,
+ * a batch-closed message queued. */
+static void
+close_batch_locked (GstResembleDetectSink * self, GQueue * messages)
+{
+  g_autoptr (RdBatch) batch = NULL;
+  g_autoptr (GError) error = NULL;
+
+  unschedule_timeout_locked (self);
+  if (self->open_batch == NULL || self->open_batch->files->len == 0)
+    return;
+
+  batch = g_steal_pointer (&self->open_batch);
+  batch->state = RD_BATCH_STATE_CLOSED;
+  GST_OBJECT_LOCK (self);
+  rd_settings_clear (&batch->settings);
+  rd_settings_copy (&batch->settings, &self->settings);
+  batch->upload_mode = self->upload_mode;
+  GST_OBJECT_UNLOCK (self);
+  if (!rd_manifest_write (batch, &error)) {
+    g_queue_push_tail (messages, gst_message_new_error (GST_OBJECT_CAST (self),
+            error, "the batch's files are on disk, its manifest is not"));
+    return;
+  }
+  GST_INFO_OBJECT (self, "closed batch %u: %u files, %" G_GUINT64_FORMAT
+      " bytes", batch->index, batch->files->len, batch->total_bytes);
+  g_queue_push_tail (messages,
+      gst_message_new_element (GST_OBJECT_CAST (self),
+          batch_closed_structure (batch)));
+}
+
+typedef struct {
+  GstResembleDetectSink *self;
+  guint index;
+} TimeoutData;
+
+static gboolean
+batch_timeout_cb (GstClock * clock, GstClockTime time, GstClockID id,
+    gpointer user_data)
+{
+  TimeoutData *data = user_data;
+  GstResembleDetectSink *self = data->self;
+  GQueue messages = G_QUEUE_INIT;
+
+  BATCH_LOCK (self);
+  /* The batch may have closed for another reason since this was scheduled. */
+  if (self->timeout_id == id && self->open_batch
+      && self->open_batch->index == data->index) {
+    GST_DEBUG_OBJECT (self, "batch-timeout expired for batch %u", data->index);
+    close_batch_locked (self, &messages);
+  }
+  BATCH_UNLOCK (self);
+  post_messages (self, &messages);
+  return TRUE;
+}
+
+static void
+timeout_data_free (gpointer user_data)
+{
+  TimeoutData *data = user_data;
+
+  gst_object_unref (data->self);
+  g_free (data);
+}
+
+static void
+schedule_timeout_locked (GstResembleDetectSink * self, GstClockTime timeout)
+{
+  g_autoptr (GstClock) clock = gst_system_clock_obtain ();
+  TimeoutData *data = g_new0 (TimeoutData, 1);
+
+  data->self = gst_object_ref (self);
+  data->index = self->open_batch->index;
+  self->timeout_id = gst_clock_new_single_shot_id (clock,
+      gst_clock_get_time (clock) + timeout);
+  gst_clock_id_wait_async (self->timeout_id, batch_timeout_cb, data,
+      timeout_data_free);
+}
+
+static gboolean
+ensure_open_batch_locked (GstResembleDetectSink * self, GError ** error)
+{
+  RdBatch *batch;
+
+  if (self->open_batch)
+    return TRUE;
+  batch = rd_batch_new (self->next_batch_index, self->spool_dir);
+  if (g_mkdir_with_parents (batch->dir, 0700) < 0) {
+    int err = errno;
+    g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (err),
+        "Could not create \"%s\": %s", batch->dir, g_strerror (err));
+    rd_batch_free (batch);
+    return FALSE;
+  }
+  GST_OBJECT_LOCK (self);
+  rd_settings_copy (&batch->settings, &self->settings);
+  batch->upload_mode = self->upload_mode;
+  GST_OBJECT_UNLOCK (self);
+  self->next_batch_index++;
+  self->open_batch = batch;
+  return TRUE;
+}
+
+/* A file in the incoming directory is complete: find its batch, move it
+ * there, rewrite the manifest. Called on streaming threads (disk only). */
+static void
+gst_resemble_detect_sink_add_file (GstResembleDetectSink * self,
+    Stream * stream, const gchar * incoming_path, GstClockTime running_time,
+    GstClockTime duration)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree gchar *name = NULL;
+  g_autofree gchar *dest = NULL;
+  GQueue messages = G_QUEUE_INIT;
+  RdBatchFile *file;
+  GStatBuf st;
+  guint max_files;
+  guint64 max_bytes, max_spool;
+  GstClockTime batch_timeout;
+
+  if (g_stat (incoming_path, &st) < 0) {
+    GST_ELEMENT_WARNING (self, RESOURCE, READ,
+        ("Segment file \"%s\" disappeared before it could be batched.",
+            incoming_path), ("%s", g_strerror (errno)));
+    return;
+  }
+  g_chmod (incoming_path, 0600);
+
+  GST_OBJECT_LOCK (self);
+  max_files = self->max_files;
+  max_bytes = self->max_batch_bytes;
+  max_spool = self->max_spool_bytes;
+  batch_timeout = self->batch_timeout;
+  GST_OBJECT_UNLOCK (self);
+
+  name = g_strdup_printf ("%s-%06u.%s", stream->name, ++stream->file_counter,
+      stream->extension);
+
+  BATCH_LOCK (self);
+  if (self->spool_dir == NULL) {
+    /* Stopped meanwhile: leave the file where it is. */
+    BATCH_UNLOCK (self);
+    return;
+  }
+
+  if ((guint64) st.st_size > max_bytes) {
+    g_autofree gchar *dir = g_build_filename (self->spool_dir, "oversize",
+        NULL);
+    dest = g_build_filename (dir, name, NULL);
+    g_mkdir_with_parents (dir, 0700);
+    if (g_rename (incoming_path, dest) < 0)
+      g_free (g_steal_pointer (&dest));
+    BATCH_UNLOCK (self);
+    GST_ELEMENT_WARNING_WITH_DETAILS (self, RESOURCE, TOO_LAZY,
+        ("File \"%s\" (%" G_GUINT64_FORMAT " bytes) is larger than "
+            "max-batch-bytes (%" G_GUINT64_FORMAT ") and will not be "
+            "submitted; it stays on disk.", dest ? dest : incoming_path,
+            (guint64) st.st_size, max_bytes), (NULL),
+        ("file", G_TYPE_STRING, dest ? dest : incoming_path,
+            "size", G_TYPE_UINT64, (guint64) st.st_size, NULL));
+    return;
+  }
+
+  if (self->spool_bytes + st.st_size > max_spool) {
+    GstClockTime end = running_time;
+    if (GST_CLOCK_TIME_IS_VALID (running_time)
+        && GST_CLOCK_TIME_IS_VALID (duration))
+      end = running_time + duration;
+    if (self->skipped_bytes == 0)
+      self->skipped_from = running_time;
+    self->skipped_to = end;
+    self->skipped_bytes += st.st_size;
+    g_unlink (incoming_path);
+    g_queue_push_tail (&messages,
+        gst_message_new_element (GST_OBJECT_CAST (self),
+            gst_structure_new ("resemble-detect-spool-full",
+                "skipped-bytes", G_TYPE_UINT64, self->skipped_bytes,
+                "skipped-from", G_TYPE_UINT64, self->skipped_from,
+                "skipped-to", G_TYPE_UINT64, self->skipped_to,
+                "spool-bytes", G_TYPE_UINT64, self->spool_bytes, NULL)));
+    BATCH_UNLOCK (self);
+    GST_WARNING_OBJECT (self, "spool full (%" G_GUINT64_FORMAT " bytes): "
+        "skipped %s", self->spool_bytes, incoming_path);
+    post_messages (self, &messages);
+    return;
+  }
+  self->skipped_bytes = 0;
+
+  if (self->open_batch && rd_batch_check_fit (self->open_batch, st.st_size,
+          max_files, max_bytes) == RD_BATCH_FIT_CLOSE_FIRST)
+    close_batch_locked (self, &messages);
+
+  if (!ensure_open_batch_locked (self, &error))
+    goto failed;
+
+  dest = g_build_filename (self->open_batch->dir, name, NULL);
+  if (g_rename (incoming_path, dest) < 0) {
+    int err = errno;
+    g_set_error (&error, G_FILE_ERROR, g_file_error_from_errno (err),
+        "Could not move \"%s\" to \"%s\": %s", incoming_path, dest,
+        g_strerror (err));
+    goto failed;
+  }
+  file = rd_batch_file_new (name, st.st_size, stream->media_type,
+      GST_CLOCK_TIME_IS_VALID (running_time) ? running_time : RD_TIME_NONE,
+      GST_CLOCK_TIME_IS_VALID (duration) ? duration : RD_TIME_NONE);
+  rd_batch_add_file (self->open_batch, file);
+  self->spool_bytes += st.st_size;
+  GST_DEBUG_OBJECT (self, "added %s (%" G_GUINT64_FORMAT " bytes, %"
+      GST_TIME_FORMAT " + %" GST_TIME_FORMAT ") to batch %u", dest,
+      (guint64) st.st_size, GST_TIME_ARGS (running_time),
+      GST_TIME_ARGS (duration), self->open_batch->index);
+
+  if (rd_batch_is_full (self->open_batch, max_files)) {
+    close_batch_locked (self, &messages);
+  } else {
+    if (!rd_manifest_write (self->open_batch, &error))
+      goto failed;
+    if (batch_timeout > 0 && self->open_batch->files->len == 1)
+      schedule_timeout_locked (self, batch_timeout);
+  }
+  BATCH_UNLOCK (self);
+  post_messages (self, &messages);
+  return;
+
+failed:
+  BATCH_UNLOCK (self);
+  post_messages (self, &messages);
+  GST_ELEMENT_ERROR (self, RESOURCE, WRITE, ("Could not add a file to the "
+          "batch."), ("%s", error->message));
+}
+
+/* ---- image pads ---------------------------------------------------------- */
+
+static GstFlowReturn
+image_new_sample (GstAppSink * appsink, gpointer user_data)
+{
+  Stream *stream = user_data;
+  GstResembleDetectSink *self = stream->sink;
+  g_autoptr (GstSample) sample = gst_app_sink_pull_sample (appsink);
+  g_autofree gchar *path = NULL;
+  g_autofree gchar *basename = NULL;
+  g_autoptr (GError) error = NULL;
+  GstBuffer *buffer;
+  GstCaps *caps;
+  const GstSegment *segment;
+  const gchar *ext;
+  GstMapInfo map;
+  GstClockTime running_time = GST_CLOCK_TIME_NONE;
+  gboolean ok;
+
+  if (sample == NULL)
+    return GST_FLOW_EOS;
+  buffer = gst_sample_get_buffer (sample);
+  caps = gst_sample_get_caps (sample);
+  segment = gst_sample_get_segment (sample);
+  ext = caps ? extension_for_image_caps (caps) : NULL;
+  if (buffer == NULL || ext == NULL) {
+    GST_ELEMENT_ERROR (self, STREAM, FORMAT, ("Snapshot without image caps."),
+        ("caps: %" GST_PTR_FORMAT, caps));
+    return GST_FLOW_ERROR;
+  }
+  g_free (stream->extension);
+  stream->extension = g_strdup (ext);
+
+  if (segment && segment->format == GST_FORMAT_TIME
+      && GST_BUFFER_PTS_IS_VALID (buffer))
+    running_time = gst_segment_to_running_time (segment, GST_FORMAT_TIME,
+        GST_BUFFER_PTS (buffer));
+
+  basename = g_strdup_printf ("%s.%s", stream->name, ext);
+  BATCH_LOCK (self);
+  if (self->incoming_dir)
+    path = g_build_filename (self->incoming_dir, basename, NULL);
+  BATCH_UNLOCK (self);
+  if (path == NULL)
+    return GST_FLOW_FLUSHING;
+
+  if (!gst_buffer_map (buffer, &map, GST_MAP_READ))
+    return GST_FLOW_ERROR;
+  ok = g_file_set_contents_full (path, (const gchar *) map.data, map.size,
+      G_FILE_SET_CONTENTS_NONE, 0600, &error);
+  gst_buffer_unmap (buffer, &map);
+  if (!ok) {
+    post_write_error (self, path, error->code == G_FILE_ERROR_NOSPC ? ENOSPC :
+        EIO, error->message);
+    return GST_FLOW_ERROR;
+  }
+
+  gst_resemble_detect_sink_add_file (self, stream, path, running_time,
+      GST_BUFFER_DURATION (buffer));
+  return GST_FLOW_OK;
+}
+
+/* ---- audio/video pads ---------------------------------------------------- */
+
+static gchar *
+format_location_cb (GstElement * splitmux, guint fragment_id,
+    GstSample * first_sample, gpointer user_data)
+{
+  Stream *stream = user_data;
+  GstResembleDetectSink *self = stream->sink;
+  g_autofree gchar *basename = g_strdup_printf ("%s-%06u.%s", stream->name,
+      fragment_id, stream->extension);
+  gchar *path;
+
+  BATCH_LOCK (self);
+  path = g_build_filename (self->incoming_dir, basename, NULL);
+  BATCH_UNLOCK (self);
+  return path;
+}
+
+/* Creates the stream's splitmuxsink for @caps. Called on the streaming thread
+ * with the first CAPS event; FALSE (after posting an error) when the caps and
+ * the container cannot work together. */
+static gboolean
+stream_setup_splitmux (GstResembleDetectSink * self, Stream * stream,
+    GstCaps * caps)
+{
+  GstResembleDetectContainer container;
+  const ContainerInfo *info;
+  GstElement *splitmux, *muxer;
+  GstClockTime segment_duration;
+  g_autoptr (GstPad) queue_src = NULL;
+
+  GST_OBJECT_LOCK (self);
+  container = self->container;
+  segment_duration = self->segment_duration;
+  GST_OBJECT_UNLOCK (self);
+
+  if (container == GST_RESEMBLE_DETECT_CONTAINER_AUTO)
+    container = container_for_caps (caps);
+  info = container_info (container);
+
+  if (info->refusal) {
+    GST_ELEMENT_ERROR (self, STREAM, WRONG_TYPE,
+        ("container=%s is not supported: %s.", info->extension, info->refusal),
+        ("pad %s, caps %" GST_PTR_FORMAT, stream->name, caps));
+    return FALSE;
+  }
+  if (!container_accepts_caps (info, caps)) {
+    GST_ELEMENT_ERROR (self, STREAM, WRONG_TYPE,
+        ("container=%s cannot hold %s on pad %s.", info->extension,
+            gst_structure_get_name (gst_caps_get_structure (caps, 0)),
+            stream->name), ("caps %" GST_PTR_FORMAT, caps));
+    return FALSE;
+  }
+
+  muxer = gst_element_factory_make (info->muxer, NULL);
+  splitmux = gst_element_factory_make ("splitmuxsink", NULL);
+  if (muxer == NULL || splitmux == NULL) {
+    if (muxer)
+      gst_object_unref (muxer);
+    if (splitmux)
+      gst_object_unref (splitmux);
+    GST_ELEMENT_ERROR (self, CORE, MISSING_PLUGIN,
+        ("splitmuxsink or %s is missing (gst-plugins-good).", info->muxer),
+        (NULL));
+    return FALSE;
+  }
+
+  g_free (stream->extension);
+  stream->extension = g_strdup (info->extension);
+  stream->fragment_start = GST_CLOCK_TIME_NONE;
+
+  /* The bin handles its children's async state changes itself: a sink
+   * added while the pipeline plays must not make the pipeline lose its
+   * state. Keyframe requests keep video segments close to the duration. */
+  g_object_set (splitmux, "muxer", muxer, "max-size-time", segment_duration,
+      "send-keyframe-requests", stream->media_type == RD_MEDIA_TYPE_VIDEO,
+      "async-handling", TRUE, NULL);
+  g_signal_connect (splitmux, "format-location-full",
+      G_CALLBACK (format_location_cb), stream);
+
+  gst_bin_add (GST_BIN_CAST (self), splitmux);
+  stream->splitmux_pad = gst_element_request_pad_simple (splitmux,
+      stream->media_type == RD_MEDIA_TYPE_VIDEO ? "video" : "audio_%u");
+  queue_src = gst_element_get_static_pad (stream->queue, "src");
+  if (stream->splitmux_pad == NULL
+      || gst_pad_link (queue_src, stream->splitmux_pad) != GST_PAD_LINK_OK) {
+    GST_ELEMENT_ERROR (self, CORE, NEGOTIATION,
+        ("Could not link pad %s to splitmuxsink.", stream->name), (NULL));
+    return FALSE;
+  }
+  stream->splitmux = splitmux;
+  gst_element_sync_state_with_parent (splitmux);
+  GST_INFO_OBJECT (self, "pad %s: %s segments of %" GST_TIME_FORMAT " via %s",
+      stream->name, info->extension, GST_TIME_ARGS (segment_duration),
+      info->muxer);
+  return TRUE;
+}
+
+static void
+stream_teardown_splitmux (GstResembleDetectSink * self, Stream * stream)
+{
+  GstElement *splitmux = stream->splitmux;
+
+  if (splitmux == NULL)
+    return;
+  stream->splitmux = NULL;
+  /* splitmuxsink drops its muxer when it stops, and its release_pad then
+   * fails: unlinking and removing it releases its pads with it. */
+  if (stream->splitmux_pad) {
+    g_autoptr (GstPad) queue_src = gst_element_get_static_pad (stream->queue,
+        "src");
+    gst_pad_unlink (queue_src, stream->splitmux_pad);
+    gst_clear_object (&stream->splitmux_pad);
+  }
+  gst_element_set_state (splitmux, GST_STATE_NULL);
+  gst_bin_remove (GST_BIN_CAST (self), splitmux);
+}
+
+static gboolean
+segment_pad_event (GstPad * pad, GstObject * parent, GstEvent * event)
+{
+  GstResembleDetectSink *self = GST_RESEMBLE_DETECT_SINK (parent);
+  Stream *stream = gst_pad_get_element_private (pad);
+
+  if (GST_EVENT_TYPE (event) == GST_EVENT_CAPS) {
+    GstCaps *caps;
+    gboolean ok = TRUE;
+
+    gst_event_parse_caps (event, &caps);
+    STREAMS_LOCK (self);
+    if (stream->splitmux == NULL)
+      ok = stream_setup_splitmux (self, stream, caps);
+    STREAMS_UNLOCK (self);
+    if (!ok) {
+      gst_event_unref (event);
+      return FALSE;
+    }
+  }
+  return gst_pad_event_default (pad, parent, event);
+}
+
+/* ---- pads ---------------------------------------------------------------- */
+
+static void
+stream_free (Stream * stream)
+{
+  g_free (stream->name);
+  g_free (stream->extension);
+  g_free (stream);
+}
+
+static GstPad *
+gst_resemble_detect_sink_request_new_pad (GstElement * element,
+    GstPadTemplate * templ, const gchar * req_name, const GstCaps * caps)
+{
+  GstResembleDetectSink *self = GST_RESEMBLE_DETECT_SINK (element);
+  GstElementClass *klass = GST_ELEMENT_GET_CLASS (element);
+  const gchar *templ_name = GST_PAD_TEMPLATE_NAME_TEMPLATE (templ);
+  g_autoptr (GstPad) target = NULL;
+  Stream *stream;
+  GstElement *child;
+  GstPad *pad;
+  guint number;
+
+  stream = g_new0 (Stream, 1);
+  stream->sink = self;
+
+  STREAMS_LOCK (self);
+  if (templ == gst_element_class_get_pad_template (klass, "video")) {
+    if (self->have_video) {
+      STREAMS_UNLOCK (self);
+      GST_WARNING_OBJECT (self, "only one video pad is supported");
+      g_free (stream);
+      return NULL;
+    }
+    self->have_video = TRUE;
+    stream->media_type = RD_MEDIA_TYPE_VIDEO;
+    stream->name = g_strdup ("video");
+  } else {
+    gboolean is_audio = g_str_equal (templ_name, "audio_%u");
+    guint *next = is_audio ? &self->next_audio_pad : &self->next_image_pad;
+
+    if (req_name && sscanf (req_name, is_audio ? "audio_%u" : "image_%u",
+            &number) == 1) {
+      for (GList * l = self->streams; l; l = l->next) {
+        if (g_str_equal (((Stream *) l->data)->name, req_name)) {
+          STREAMS_UNLOCK (self);
+          GST_WARNING_OBJECT (self, "pad %s exists already", req_name);
+          g_free (stream);
+          return NULL;
+        }
+      }
+      *next = MAX (*next, number + 1);
+    } else {
+      number = (*next)++;
+    }
+    stream->media_type = is_audio ? RD_MEDIA_TYPE_AUDIO : RD_MEDIA_TYPE_IMAGE;
+    stream->name = g_strdup_printf (is_audio ? "audio_%u" : "image_%u",
+        number);
+  }
+
+  if (stream->media_type == RD_MEDIA_TYPE_IMAGE) {
+    GstAppSinkCallbacks callbacks = { NULL, NULL, image_new_sample };
+
+    /* Snapshots are written as they come: no clock, no preroll wait. */
+    child = gst_element_factory_make ("appsink", NULL);
+    g_object_set (child, "sync", FALSE, "async", FALSE, "max-buffers", 1,
+        "emit-signals", FALSE, NULL);
+    gst_app_sink_set_callbacks (GST_APP_SINK (child), &callbacks, stream,
+        NULL);
+    stream->appsink = child;
+  } else {
+    /* Each pad gets its own queue, so that one upstream thread feeding
+     * several pads cannot deadlock splitmuxsink. */
+    child = gst_element_factory_make ("queue", NULL);
+    stream->queue = child;
+  }
+  gst_bin_add (GST_BIN_CAST (self), child);
+  target = gst_element_get_static_pad (child, "sink");
+  pad = gst_ghost_pad_new_from_template (stream->name, target, templ);
+  gst_pad_set_element_private (pad, stream);
+  if (stream->queue)
+    gst_pad_set_event_function (pad, segment_pad_event);
+  stream->pad = pad;
+  self->streams = g_list_append (self->streams, stream);
+  STREAMS_UNLOCK (self);
+
+  gst_element_sync_state_with_parent (child);
+  gst_pad_set_active (pad, TRUE);
+  gst_element_add_pad (element, pad);
+  return pad;
+}
+
+static void
+gst_resemble_detect_sink_release_pad (GstElement * element, GstPad * pad)
+{
+  GstResembleDetectSink *self = GST_RESEMBLE_DETECT_SINK (element);
+  Stream *stream = gst_pad_get_element_private (pad);
+  GstElement *child;
+
+  STREAMS_LOCK (self);
+  self->streams = g_list_remove (self->streams, stream);
+  if (stream->media_type == RD_MEDIA_TYPE_VIDEO)
+    self->have_video = FALSE;
+  stream_teardown_splitmux (self, stream);
+  STREAMS_UNLOCK (self);
+
+  child = stream->queue ? stream->queue : stream->appsink;
+  gst_element_set_state (child, GST_STATE_NULL);
+  gst_bin_remove (GST_BIN_CAST (self), child);
+  gst_pad_set_active (pad, FALSE);
+  gst_element_remove_pad (element, pad);
+  stream_free (stream);
+}
+
+static Stream *
+stream_for_splitmux_locked (GstResembleDetectSink * self, GstObject * src)
+{
+  for (GList * l = self->streams; l; l = l->next) {
+    Stream *stream = l->data;
+    if (stream->splitmux && GST_OBJECT_CAST (stream->splitmux) == src)
+      return stream;
+  }
+  return NULL;
+}
+
+/* splitmuxsink's fragment messages give each segment's running-time range;
+ * a closed fragment is a complete file that can join a batch. */
+static void
+gst_resemble_detect_sink_handle_message (GstBin * bin, GstMessage * message)
+{
+  GstResembleDetectSink *self = GST_RESEMBLE_DETECT_SINK (bin);
+  const GstStructure *s = gst_message_get_structure (message);
+
+  if (GST_MESSAGE_TYPE (message) == GST_MESSAGE_ELEMENT && s
+      && (gst_structure_has_name (s, "splitmuxsink-fragment-opened")
+          || gst_structure_has_name (s, "splitmuxsink-fragment-closed"))) {
+    gboolean closed = gst_structure_has_name (s,
+        "splitmuxsink-fragment-closed");
+    const gchar *location = gst_structure_get_string (s, "location");
+    GstClockTime running_time = GST_CLOCK_TIME_NONE;
+    GstClockTime start = GST_CLOCK_TIME_NONE;
+    Stream *stream;
+
+    gst_structure_get_uint64 (s, "running-time", &running_time);
+    STREAMS_LOCK (self);
+    stream = stream_for_splitmux_locked (self, GST_MESSAGE_SRC (message));
+    if (stream) {
+      start = stream->fragment_start;
+      stream->fragment_start = closed ? GST_CLOCK_TIME_NONE : running_time;
+    }
+    STREAMS_UNLOCK (self);
+
+    if (closed && stream && location) {
+      GstClockTime duration = GST_CLOCK_TIME_NONE;
+      if (GST_CLOCK_TIME_IS_VALID (start) && running_time >= start)
+        duration = running_time - start;
+      gst_resemble_detect_sink_add_file (self, stream, location, start,
+          duration);
+    }
+    /* splitmuxsink's own messages are internal business. */
+    gst_message_unref (message);
+    return;
+  }
+  GST_BIN_CLASS (parent_class)->handle_message (bin, message);
+}
+
+/* The bin posts its EOS once every child sink is EOS: every file is then
+ * closed, and the open batch can close before EOS reaches the application. */
+static gboolean
+gst_resemble_detect_sink_post_message (GstElement * element,
+    GstMessage * message)
+{
+  GstResembleDetectSink *self = GST_RESEMBLE_DETECT_SINK (element);
+
+  if (GST_MESSAGE_TYPE (message) == GST_MESSAGE_EOS
+      && GST_MESSAGE_SRC (message) == GST_OBJECT_CAST (element)) {
+    GQueue messages = G_QUEUE_INIT;
+
+    BATCH_LOCK (self);
+    close_batch_locked (self, &messages);
+    BATCH_UNLOCK (self);
+    post_messages (self, &messages);
+  }
+  return GST_ELEMENT_CLASS (parent_class)->post_message (element, message);
+}
+
+static void
+gst_resemble_detect_sink_submit_now (GstResembleDetectSink * self)
+{
+  GQueue messages = G_QUEUE_INIT;
+
+  GST_DEBUG_OBJECT (self, "submit-now");
+  BATCH_LOCK (self);
+  close_batch_locked (self, &messages);
+  BATCH_UNLOCK (self);
+  post_messages (self, &messages);
+}
+
+/* ---- spool --------------------------------------------------------------- */
+
+static gchar *
+default_location (GstResembleDetectSink * self)
+{
+  g_autofree gchar *name = gst_object_get_name (GST_OBJECT_CAST (self));
+  g_autofree gchar *leaf = g_strdup_printf ("%s-%d-%s",
+      g_get_prgname ()? g_get_prgname () : "gst", (int) getpid (), name);
+
+  g_strdelimit (leaf, "/\\ ", '_');
+  return g_build_filename (g_get_user_cache_dir (), "gst-resembledetect",
+      leaf, NULL);
+}
+
+/* Scans an existing spool: batch numbering continues after the highest
+ * batch, unfinished batches count towards the spool's size, and a batch
+ * left open by a previous run is closed (its files are complete). */
+static void
+scan_spool_locked (GstResembleDetectSink * self, GQueue * messages)
+{
+  g_autoptr (GDir) dir = g_dir_open (self->spool_dir, 0, NULL);
+  const gchar *entry;
+
+  self->next_batch_index = 1;
+  self->spool_bytes = 0;
+  if (dir == NULL)
+    return;
+  while ((entry = g_dir_read_name (dir))) {
+    g_autofree gchar *path = NULL;
+    g_autoptr (RdBatch) batch = NULL;
+    g_autoptr (GError) error = NULL;
+    guint index;
+
+    if (!rd_batch_parse_dir_name (entry, &index))
+      continue;
+    self->next_batch_index = MAX (self->next_batch_index, index + 1);
+    path = g_build_filename (self->spool_dir, entry, NULL);
+    batch = rd_manifest_read (path, &error);
+    if (batch == NULL) {
+      GST_WARNING_OBJECT (self, "ignoring %s: %s", path, error->message);
+      continue;
+    }
+    if (batch->state != RD_BATCH_STATE_DONE)
+      self->spool_bytes += batch->total_bytes;
+    if (batch->state == RD_BATCH_STATE_OPEN && batch->files->len > 0) {
+      batch->state = RD_BATCH_STATE_CLOSED;
+      if (rd_manifest_write (batch, &error))
+        g_queue_push_tail (messages,
+            gst_message_new_element (GST_OBJECT_CAST (self),
+                batch_closed_structure (batch)));
+      else
+        GST_WARNING_OBJECT (self, "%s", error->message);
+    }
+  }
+}
+
+static gboolean
+gst_resemble_detect_sink_start (GstResembleDetectSink * self)
+{
+  g_autofree gchar *location = NULL;
+  g_autofree gchar *incoming = NULL;
+  GQueue messages = G_QUEUE_INIT;
+
+  GST_OBJECT_LOCK (self);
+  location = g_strdup (self->location);
+  GST_OBJECT_UNLOCK (self);
+  if (location == NULL)
+    location = default_location (self);
+
+  incoming = g_build_filename (location, "incoming", NULL);
+  if (g_mkdir_with_parents (incoming, 0700) < 0) {
+    int err = errno;
+    GST_ELEMENT_ERROR (self, RESOURCE, OPEN_WRITE,
+        ("Could not create the spool directory \"%s\".", location),
+        ("%s", g_strerror (err)));
+    return FALSE;
+  }
+  g_chmod (location, 0700);
+
+  BATCH_LOCK (self);
+  self->spool_dir = g_steal_pointer (&location);
+  self->incoming_dir = g_steal_pointer (&incoming);
+  self->skipped_bytes = 0;
+  scan_spool_locked (self, &messages);
+  GST_INFO_OBJECT (self, "spool %s, next batch %u, %" G_GUINT64_FORMAT
+      " bytes pending", self->spool_dir, self->next_batch_index,
+      self->spool_bytes);
+  BATCH_UNLOCK (self);
+  post_messages (self, &messages);
+  return TRUE;
+}
+
+static void
+gst_resemble_detect_sink_stop (GstResembleDetectSink * self)
+{
+  GQueue messages = G_QUEUE_INIT;
+
+  /* Files of the open batch are complete: close it so that it is submitted,
+   * here or by the next run on this spool. */
+  BATCH_LOCK (self);
+  close_batch_locked (self, &messages);
+  g_clear_pointer (&self->spool_dir, g_free);
+  g_clear_pointer (&self->incoming_dir, g_free);
+  BATCH_UNLOCK (self);
+  post_messages (self, &messages);
+}
+
+static GstStateChangeReturn
+gst_resemble_detect_sink_change_state (GstElement * element,
+    GstStateChange transition)
+{
+  GstResembleDetectSink *self = GST_RESEMBLE_DETECT_SINK (element);
+  GstStateChangeReturn ret;
+
+  switch (transition) {
+    case GST_STATE_CHANGE_READY_TO_PAUSED:
+      if (!gst_resemble_detect_sink_start (self))
+        return GST_STATE_CHANGE_FAILURE;
+      break;
+    default:
+      break;
+  }
+
+  ret = GST_ELEMENT_CLASS (parent_class)->change_state (element, transition);
+  if (ret == GST_STATE_CHANGE_FAILURE)
+    return ret;
+
+  switch (transition) {
+    case GST_STATE_CHANGE_PAUSED_TO_READY:
+      gst_resemble_detect_sink_stop (self);
+      /* The next run may bring other caps: its splitmuxsinks are made
+       * anew on its first CAPS events. */
+      STREAMS_LOCK (self);
+      for (GList * l = self->streams; l; l = l->next)
+        stream_teardown_splitmux (self, l->data);
+      STREAMS_UNLOCK (self);
+      GST_OBJECT_FLAG_SET (self, GST_ELEMENT_FLAG_SINK);
+      break;
+    default:
+      break;
+  }
+  return ret;
+}
+
+/* ---- properties ---------------------------------------------------------- */
+
+static gint *
+boolean_setting (GstResembleDetectSink * self, guint prop_id)
+{
+  switch (prop_id) {
+    case PROP_INTELLIGENCE:
+      return &self->settings.intelligence;
+    case PROP_SEARCH_IDENTITY:
+      return &self->settings.search_identity;
+    case PROP_VISUALIZE:
+      return &self->settings.visualize;
+    case PROP_AUDIO_SOURCE_TRACING:
+      return &self->settings.audio_source_tracing;
+    case PROP_USE_LLM:
+      return &self->settings.use_llm;
+    case PROP_ZERO_RETENTION_MODE:
+      return &self->settings.zero_retention_mode;
+    default:
+      return NULL;
+  }
+}
+
+static gboolean
+boolean_setting_default (guint prop_id)
+{
+  return prop_id == PROP_VISUALIZE ? DEFAULT_VISUALIZE : FALSE;
+}
+
+static gdouble *
+region_setting (GstResembleDetectSink * self, guint prop_id)
+{
+  switch (prop_id) {
+    case PROP_START_REGION:
+      return &self->settings.start_region;
+    case PROP_END_REGION:
+      return &self->settings.end_region;
+    case PROP_MAX_VIDEO_SECS:
+      return &self->settings.max_video_secs;
+    default:
+      return NULL;
+  }
+}
+
+/* Refuses @value (keeping the old one) when the API would refuse it. */
+static gboolean
+check_url (GstResembleDetectSink * self, const gchar * property,
+    const gchar * value)
+{
+  g_autoptr (GUri) uri = NULL;
+  const gchar *scheme;
+
+  if (value == NULL)
+    return TRUE;
+  uri = g_uri_parse (value, G_URI_FLAGS_NONE, NULL);
+  scheme = uri ? g_uri_get_scheme (uri) : NULL;
+  if (scheme && (g_ascii_strcasecmp (scheme, "http") == 0
+          || g_ascii_strcasecmp (scheme, "https") == 0))
+    return TRUE;
+  g_warning ("%s: refusing %s=\"%s\": not an http(s) URL",
+      GST_OBJECT_NAME (self), property, value);
+  return FALSE;
+}
+
+static void
+gst_resemble_detect_sink_set_property (GObject * object, guint prop_id,
+    const GValue * value, GParamSpec * pspec)
+{
+  GstResembleDetectSink *self = GST_RESEMBLE_DETECT_SINK (object);
+
+  GST_OBJECT_LOCK (self);
+  switch (prop_id) {
+    case PROP_API_URL:
+      if (check_url (self, pspec->name, g_value_get_string (value))) {
+        g_free (self->api_url);
+        self->api_url = g_value_dup_string (value);
+        if (self->api_url == NULL)
+          self->api_url = g_strdup (DEFAULT_API_URL);
+      }
+      break;
+    case PROP_API_TOKEN:
+      g_free (self->api_token);
+      self->api_token = g_value_dup_string (value);
+      break;
+    case PROP_LOCATION:
+      g_free (self->location);
+      self->location = g_value_dup_string (value);
+      break;
+    case PROP_CONTAINER:
+      self->container = g_value_get_enum (value);
+      break;
+    case PROP_SEGMENT_DURATION:
+      self->segment_duration = g_value_get_uint64 (value);
+      break;
+    case PROP_MAX_FILES:
+      self->max_files = g_value_get_uint (value);
+      break;
+    case PROP_MAX_BATCH_BYTES:
+      self->max_batch_bytes = g_value_get_uint64 (value);
+      break;
+    case PROP_BATCH_TIMEOUT:
+      self->batch_timeout = g_value_get_uint64 (value);
+      break;
+    case PROP_UPLOAD_MODE:
+      self->upload_mode = g_value_get_enum (value);
+      break;
+    case PROP_CALLBACK_URL:
+      if (check_url (self, pspec->name, g_value_get_string (value))) {
+        g_free (self->settings.callback_url);
+        self->settings.callback_url = g_value_dup_string (value);
+      }
+      break;
+    case PROP_INTELLIGENCE:
+    case PROP_SEARCH_IDENTITY:
+    case PROP_VISUALIZE:
+    case PROP_AUDIO_SOURCE_TRACING:
+    case PROP_USE_LLM:
+    case PROP_ZERO_RETENTION_MODE:
+      *boolean_setting (self, prop_id) = g_value_get_boolean (value) ? 1 : 0;
+      break;
+    case PROP_FRAME_LENGTH:
+      self->settings.frame_length = g_value_get_uint (value);
+      break;
+    case PROP_START_REGION:
+    case PROP_END_REGION:
+    case PROP_MAX_VIDEO_SECS:{
+      gdouble v = g_value_get_double (value);
+      /* -1 unsets; other negative values are not an API value. */
+      if (v < 0 && v != -1.0) {
+        g_warning ("%s: refusing %s=%g: must be -1 (unset) or >= 0",
+            GST_OBJECT_NAME (self), pspec->name, v);
+        break;
+      }
+      if (prop_id == PROP_MAX_VIDEO_SECS && v == 0) {
+        g_warning ("%s: refusing %s=0: must be -1 (unset) or > 0",
+            GST_OBJECT_NAME (self), pspec->name);
+        break;
+      }
+      *region_setting (self, prop_id) = v;
+      break;
+    }
+    case PROP_POLL_INTERVAL:
+      self->poll_interval = g_value_get_uint64 (value);
+      break;
+    case PROP_POLL_MAX_INTERVAL:
+      self->poll_max_interval = g_value_get_uint64 (value);
+      break;
+    case PROP_POLL_TIMEOUT:
+      self->poll_timeout = g_value_get_uint64 (value);
+      break;
+    case PROP_FETCH_RESULTS:
+      self->fetch_results = g_value_get_boolean (value);
+      break;
+    case PROP_MAX_RETRIES:
+      self->max_retries = g_value_get_uint (value);
+      break;
+    case PROP_MAX_IN_FLIGHT:
+      self->max_in_flight = g_value_get_uint (value);
+      break;
+    case PROP_WAIT_ON_EOS:
+      self->wait_on_eos = g_value_get_boolean (value);
+      break;
+    case PROP_KEEP_FILES:
+      self->keep_files = g_value_get_boolean (value);
+      break;
+    case PROP_MAX_SPOOL_BYTES:
+      self->max_spool_bytes = g_value_get_uint64 (value);
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+      break;
+  }
+  GST_OBJECT_UNLOCK (self);
+}
+
+static void
+gst_resemble_detect_sink_get_property (GObject * object, guint prop_id,
+    GValue * value, GParamSpec * pspec)
+{
+  GstResembleDetectSink *self = GST_RESEMBLE_DETECT_SINK (object);
+
+  GST_OBJECT_LOCK (self);
+  switch (prop_id) {
+    case PROP_API_URL:
+      g_value_set_string (value, self->api_url);
+      break;
+    case PROP_LOCATION:
+      g_value_set_string (value, self->location);
+      break;
+    case PROP_CONTAINER:
+      g_value_set_enum (value, self->container);
+      break;
+    case PROP_SEGMENT_DURATION:
+      g_value_set_uint64 (value, self->segment_duration);
+      break;
+    case PROP_MAX_FILES:
+      g_value_set_uint (value, self->max_files);
+      break;
+    case PROP_MAX_BATCH_BYTES:
+      g_value_set_uint64 (value, self->max_batch_bytes);
+      break;
+    case PROP_BATCH_TIMEOUT:
+      g_value_set_uint64 (value, self->batch_timeout);
+      break;
+    case PROP_UPLOAD_MODE:
+      g_value_set_enum (value, self->upload_mode);
+      break;
+    case PROP_CALLBACK_URL:
+      g_value_set_string (value, self->settings.callback_url);
+      break;
+    case PROP_INTELLIGENCE:
+    case PROP_SEARCH_IDENTITY:
+    case PROP_VISUALIZE:
+    case PROP_AUDIO_SOURCE_TRACING:
+    case PROP_USE_LLM:
+    case PROP_ZERO_RETENTION_MODE:{
+      gint v = *boolean_setting (self, prop_id);
+      g_value_set_boolean (value, v == RD_SETTING_UNSET ?
+          boolean_setting_default (prop_id) : v);
+      break;
+    }
+    case PROP_FRAME_LENGTH:
+      g_value_set_uint (value, self->settings.frame_length);
+      break;
+    case PROP_START_REGION:
+    case PROP_END_REGION:
+    case PROP_MAX_VIDEO_SECS:{
+      gdouble v = *region_setting (self, prop_id);
+      g_value_set_double (value, v < 0 ? DEFAULT_REGION : v);
+      break;
+    }
+    case PROP_POLL_INTERVAL:
+      g_value_set_uint64 (value, self->poll_interval);
+      break;
+    case PROP_POLL_MAX_INTERVAL:
+      g_value_set_uint64 (value, self->poll_max_interval);
+      break;
+    case PROP_POLL_TIMEOUT:
+      g_value_set_uint64 (value, self->poll_timeout);
+      break;
+    case PROP_FETCH_RESULTS:
+      g_value_set_boolean (value, self->fetch_results);
+      break;
+    case PROP_MAX_RETRIES:
+      g_value_set_uint (value, self->max_retries);
+      break;
+    case PROP_MAX_IN_FLIGHT:
+      g_value_set_uint (value, self->max_in_flight);
+      break;
+    case PROP_WAIT_ON_EOS:
+      g_value_set_boolean (value, self->wait_on_eos);
+      break;
+    case PROP_KEEP_FILES:
+      g_value_set_boolean (value, self->keep_files);
+      break;
+    case PROP_MAX_SPOOL_BYTES:
+      g_value_set_uint64 (value, self->max_spool_bytes);
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+      break;
+  }
+  GST_OBJECT_UNLOCK (self);
+}
+
+/* ---- class --------------------------------------------------------------- */
+
+#define PARAM_FLAGS (G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS)
+#define PARAM_READY (PARAM_FLAGS | GST_PARAM_MUTABLE_READY)
+
+static void
+install_boolean_setting (GObjectClass * gobject_class, guint prop_id,
+    const gchar * name, const gchar * blurb, gboolean def)
+{
+  g_object_class_install_property (gobject_class, prop_id,
+      g_param_spec_boolean (name, name, blurb, def, PARAM_FLAGS));
+}
+
+static void
+install_region_setting (GObjectClass * gobject_class, guint prop_id,
+    const gchar * name, const gchar * blurb)
+{
+  g_object_class_install_property (gobject_class, prop_id,
+      g_param_spec_double (name, name, blurb, -1.0, G_MAXDOUBLE,
+          DEFAULT_REGION, PARAM_FLAGS));
+}
+
+static void
+gst_resemble_detect_sink_class_init (GstResembleDetectSinkClass * klass)
+{
+  GObjectClass *gobject_class = G_OBJECT_CLASS (klass);
+  GstElementClass *element_class = GST_ELEMENT_CLASS (klass);
+  GstBinClass *bin_class = GST_BIN_CLASS (klass);
+
+  gobject_class->set_property = gst_resemble_detect_sink_set_property;
+  gobject_class->get_property = gst_resemble_detect_sink_get_property;
+  gobject_class->dispose = gst_resemble_detect_sink_dispose;
+  gobject_class->finalize = gst_resemble_detect_sink_finalize;
+
+  /**
+   * GstResembleDetectSink:api-url:
+   *
+   * Base URL of the API; `{api-url}/detect/batch` is where batches go.
+   */
+  g_object_class_install_property (gobject_class, PROP_API_URL,
+      g_param_spec_string ("api-url", "API URL",
+          "Base URL of the Resemble API (http or https)", DEFAULT_API_URL,
+          PARAM_READY));
+  /**
+   * GstResembleDetectSink:api-token:
+   *
+   * Bearer token. Write-only: it is never printed, logged or readable back.
+   * When unset, the RESEMBLE_API_TOKEN environment variable is used.
+   */
+  g_object_class_install_property (gobject_class, PROP_API_TOKEN,
+      g_param_spec_string ("api-token", "API token",
+          "Bearer token of the API (write-only; default: the "
+          "RESEMBLE_API_TOKEN environment variable)", NULL,
+          G_PARAM_WRITABLE | G_PARAM_STATIC_STRINGS |
+          GST_PARAM_MUTABLE_READY));
+  g_object_class_install_property (gobject_class, PROP_LOCATION,
+      g_param_spec_string ("location", "Location",
+          "Spool directory for segment files and manifests (default: a "
+          "folder per element under the user cache directory)", NULL,
+          PARAM_READY));
+  g_object_class_install_property (gobject_class, PROP_CONTAINER,
+      g_param_spec_enum ("container", "Container",
+          "Container of audio/video segments; auto picks from the caps",
+          GST_TYPE_RESEMBLE_DETECT_CONTAINER, DEFAULT_CONTAINER, PARAM_READY));
+  g_object_class_install_property (gobject_class, PROP_SEGMENT_DURATION,
+      g_param_spec_uint64 ("segment-duration", "Segment duration",
+          "Length of each audio/video segment (ns)", GST_MSECOND,
+          G_MAXUINT64 - 1, DEFAULT_SEGMENT_DURATION, PARAM_READY));
+  g_object_class_install_property (gobject_class, PROP_MAX_FILES,
+      g_param_spec_uint ("max-files", "Max files",
+          "Files per batch (the API takes at most 50)", 1, RD_BATCH_MAX_FILES,
+          DEFAULT_MAX_FILES, PARAM_FLAGS));
+  g_object_class_install_property (gobject_class, PROP_MAX_BATCH_BYTES,
+      g_param_spec_uint64 ("max-batch-bytes", "Max batch bytes",
+          "Bytes per batch (the API takes at most 500 MB = 500000000 bytes)",
+          1, RD_BATCH_MAX_BYTES, DEFAULT_MAX_BATCH_BYTES, PARAM_FLAGS));
+  g_object_class_install_property (gobject_class, PROP_BATCH_TIMEOUT,
+      g_param_spec_uint64 ("batch-timeout", "Batch timeout",
+          "Close a non-empty batch this long after its first file (ns, 0 = "
+          "off)", 0, G_MAXUINT64 - 1, DEFAULT_BATCH_TIMEOUT, PARAM_FLAGS));
+  g_object_class_install_property (gobject_class, PROP_UPLOAD_MODE,
+      g_param_spec_enum ("upload-mode", "Upload mode",
+          "How a batch is uploaded: repeated files[] parts or one zip",
+          GST_TYPE_RESEMBLE_DETECT_UPLOAD_MODE, DEFAULT_UPLOAD_MODE,
+          PARAM_FLAGS));
+  g_object_class_install_property (gobject_class, PROP_CALLBACK_URL,
+      g_param_spec_string ("callback-url", "Callback URL",
+          "URL the API calls when a batch is terminal (callback_url)", NULL,
+          PARAM_FLAGS));
+  install_boolean_setting (gobject_class, PROP_INTELLIGENCE, "intelligence",
+      "Run multimodal intelligence analysis on every file (intelligence)",
+      DEFAULT_INTELLIGENCE);
+  install_boolean_setting (gobject_class, PROP_SEARCH_IDENTITY,
+      "search-identity", "Search the team's saved identities, audio and "
+      "video (search_identity)", DEFAULT_SEARCH_IDENTITY);
+  install_boolean_setting (gobject_class, PROP_VISUALIZE, "visualize",
+      "Generate visualization artifacts (visualize)", DEFAULT_VISUALIZE);
+  install_boolean_setting (gobject_class, PROP_AUDIO_SOURCE_TRACING,
+      "audio-source-tracing", "Audio source tracing on audio files "
+      "(audio_source_tracing_enabled)", DEFAULT_AUDIO_SOURCE_TRACING);
+  install_boolean_setting (gobject_class, PROP_USE_LLM, "use-llm",
+      "LLM-assisted video analysis (use_llm)", DEFAULT_USE_LLM);
+  install_boolean_setting (gobject_class, PROP_ZERO_RETENTION_MODE,
+      "zero-retention-mode", "Zero Retention Mode for every file "
+      "(zero_retention_mode)", DEFAULT_ZERO_RETENTION_MODE);
+  g_object_class_install_property (gobject_class, PROP_FRAME_LENGTH,
+      g_param_spec_uint ("frame-length", "Frame length",
+          "Window size in seconds, audio and video (frame_length; 0 = unset)",
+          0, 4, DEFAULT_FRAME_LENGTH, PARAM_FLAGS));
+  install_region_setting (gobject_class, PROP_START_REGION, "start-region",
+      "Start of the analysed region in seconds (start_region; -1 = unset)");
+  install_region_setting (gobject_class, PROP_END_REGION, "end-region",
+      "End of the analysed region in seconds (end_region; -1 = unset)");
+  install_region_setting (gobject_class, PROP_MAX_VIDEO_SECS,
+      "max-video-secs", "Cap of the processed video duration in seconds "
+      "(max_video_secs; -1 = unset)");
+  g_object_class_install_property (gobject_class, PROP_POLL_INTERVAL,
+      g_param_spec_uint64 ("poll-interval", "Poll interval",
+          "First interval between batch status polls (ns, at least 1 s)",
+          MIN_POLL_INTERVAL, G_MAXUINT64 - 1, DEFAULT_POLL_INTERVAL,
+          PARAM_FLAGS));
+  g_object_class_install_property (gobject_class, PROP_POLL_MAX_INTERVAL,
+      g_param_spec_uint64 ("poll-max-interval", "Poll max interval",
+          "Longest interval between polls, reached by backing off (ns)",
+          MIN_POLL_INTERVAL, G_MAXUINT64 - 1, DEFAULT_POLL_MAX_INTERVAL,
+          PARAM_FLAGS));
+  g_object_class_install_property (gobject_class, PROP_POLL_TIMEOUT,
+      g_param_spec_uint64 ("poll-timeout", "Poll timeout",
+          "Give up on a batch not terminal after this long (ns)",
+          GST_SECOND, G_MAXUINT64 - 1, DEFAULT_POLL_TIMEOUT, PARAM_FLAGS));
+  g_object_class_install_property (gobject_class, PROP_FETCH_RESULTS,
+      g_param_spec_boolean ("fetch-results", "Fetch results",
+          "Fetch every file's verdict once its batch is terminal",
+          DEFAULT_FETCH_RESULTS, PARAM_FLAGS));
+  g_object_class_install_property (gobject_class, PROP_MAX_RETRIES,
+      g_param_spec_uint ("max-retries", "Max retries",
+          "Retries of a failed request (network, 5xx, 429)", 0, 100,
+          DEFAULT_MAX_RETRIES, PARAM_FLAGS));
+  g_object_class_install_property (gobject_class, PROP_MAX_IN_FLIGHT,
+      g_param_spec_uint ("max-in-flight", "Max in flight",
+          "Batches submitted and not yet terminal", 1, 64,
+          DEFAULT_MAX_IN_FLIGHT, PARAM_FLAGS));
+  g_object_class_install_property (gobject_class, PROP_WAIT_ON_EOS,
+      g_param_spec_boolean ("wait-on-eos", "Wait on EOS",
+          "Hold EOS until every batch is terminal or has failed",
+          DEFAULT_WAIT_ON_EOS, PARAM_FLAGS));
+  g_object_class_install_property (gobject_class, PROP_KEEP_FILES,
+      g_param_spec_boolean ("keep-files", "Keep files",
+          "Keep segment files after their batch is terminal",
+          DEFAULT_KEEP_FILES, PARAM_FLAGS));
+  g_object_class_install_property (gobject_class, PROP_MAX_SPOOL_BYTES,
+      g_param_spec_uint64 ("max-spool-bytes", "Max spool bytes",
+          "Spool ceiling: past it new files are skipped with a message",
+          1, G_MAXUINT64, DEFAULT_MAX_SPOOL_BYTES, PARAM_FLAGS));
+
+  /**
+   * GstResembleDetectSink::submit-now:
+   *
+   * Action signal: close the open batch (if it has files) and submit it.
+   */
+  gst_resemble_detect_sink_signals[SIGNAL_SUBMIT_NOW] =
+      g_signal_new_class_handler ("submit-now", G_TYPE_FROM_CLASS (klass),
+      G_SIGNAL_RUN_LAST | G_SIGNAL_ACTION,
+      G_CALLBACK (gst_resemble_detect_sink_submit_now), NULL, NULL, NULL,
+      G_TYPE_NONE, 0);
+
+  gst_element_class_add_static_pad_template (element_class, &video_template);
+  gst_element_class_add_static_pad_template (element_class, &audio_template);
+  gst_element_class_add_static_pad_template (element_class, &image_template);
+  gst_element_class_set_static_metadata (element_class,
+      "Resemble AI deepfake detection sink", "Sink/Network",
+      "Cuts audio/video into segments and collects image snapshots, "
+      "groups them into batches and submits each batch to the Resemble AI "
+      "deepfake detection API, posting the verdicts as element messages",
+      "gst-resembledetect developers");
+
+  element_class->request_new_pad =
+      GST_DEBUG_FUNCPTR (gst_resemble_detect_sink_request_new_pad);
+  element_class->release_pad =
+      GST_DEBUG_FUNCPTR (gst_resemble_detect_sink_release_pad);
+  element_class->change_state =
+      GST_DEBUG_FUNCPTR (gst_resemble_detect_sink_change_state);
+  element_class->post_message =
+      GST_DEBUG_FUNCPTR (gst_resemble_detect_sink_post_message);
+  bin_class->handle_message =
+      GST_DEBUG_FUNCPTR (gst_resemble_detect_sink_handle_message);
+
+  gst_type_mark_as_plugin_api (GST_TYPE_RESEMBLE_DETECT_CONTAINER, 0);
+  gst_type_mark_as_plugin_api (GST_TYPE_RESEMBLE_DETECT_UPLOAD_MODE, 0);
+  GST_DEBUG_CATEGORY_INIT (gst_resemble_detect_sink_debug, "resembledetect", 0,
+      "Resemble AI deepfake detection sink");
+}
+
+static void
+gst_resemble_detect_sink_init (GstResembleDetectSink * self)
+{
+  g_mutex_init (&self->streams_lock);
+  g_mutex_init (&self->batch_lock);
+  self->api_url = g_strdup (DEFAULT_API_URL);
+  self->container = DEFAULT_CONTAINER;
+  self->segment_duration = DEFAULT_SEGMENT_DURATION;
+  self->max_files = DEFAULT_MAX_FILES;
+  self->max_batch_bytes = DEFAULT_MAX_BATCH_BYTES;
+  self->batch_timeout = DEFAULT_BATCH_TIMEOUT;
+  self->upload_mode = DEFAULT_UPLOAD_MODE;
+  rd_settings_init (&self->settings);
+  self->poll_interval = DEFAULT_POLL_INTERVAL;
+  self->poll_max_interval = DEFAULT_POLL_MAX_INTERVAL;
+  self->poll_timeout = DEFAULT_POLL_TIMEOUT;
+  self->fetch_results = DEFAULT_FETCH_RESULTS;
+  self->max_retries = DEFAULT_MAX_RETRIES;
+  self->max_in_flight = DEFAULT_MAX_IN_FLIGHT;
+  self->wait_on_eos = DEFAULT_WAIT_ON_EOS;
+  self->keep_files = DEFAULT_KEEP_FILES;
+  self->max_spool_bytes = DEFAULT_MAX_SPOOL_BYTES;
+  self->next_batch_index = 1;
+  /* A sink even before its splitmuxsinks exist (they come with the caps),
+   * so that the pipeline waits for our EOS. */
+  GST_OBJECT_FLAG_SET (self, GST_ELEMENT_FLAG_SINK);
+}
+
+/* Request pads are released while their children still exist: GstBin's
+ * dispose would drop the children before GstElement's releases the pads. */
+static void
+gst_resemble_detect_sink_dispose (GObject * object)
+{
+  GstElement *element = GST_ELEMENT_CAST (object);
+
+  while (element->sinkpads)
+    gst_element_release_request_pad (element, element->sinkpads->data);
+  G_OBJECT_CLASS (parent_class)->dispose (object);
+}
+
+static void
+gst_resemble_detect_sink_finalize (GObject * object)
+{
+  GstResembleDetectSink *self = GST_RESEMBLE_DETECT_SINK (object);
+
+  g_free (self->api_url);
+  if (self->api_token)
+    memset (self->api_token, 0, strlen (self->api_token));
+  g_free (self->api_token);
+  g_free (self->location);
+  rd_settings_clear (&self->settings);
+  g_clear_pointer (&self->open_batch, rd_batch_free);
+  g_free (self->spool_dir);
+  g_free (self->incoming_dir);
+  g_mutex_clear (&self->streams_lock);
+  g_mutex_clear (&self->batch_lock);
+  G_OBJECT_CLASS (parent_class)->finalize (object);
+}

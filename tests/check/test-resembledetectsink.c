@@ -1,0 +1,1001 @@
+/* Element tests of resembledetectsink, part 1: media into batches on disk.
+ * Real pipelines with real encoders; every segment file is checked to play
+ * on its own with gst_discoverer. */
+#include <errno.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/stat.h>
+#include <glib/gstdio.h>
+#include <gio/gio.h>
+#include <gst/check/gstcheck.h>
+#include <gst/check/gstharness.h>
+#include <gst/pbutils/pbutils.h>
+
+#include "batch.h"
+#include "manifest.h"
+
+#define SECOND GST_SECOND
+
+/* ---- helpers ------------------------------------------------------------- */
+
+static gchar *
+make_spool (void)
+{
+  g_autoptr (GError) error = NULL;
+  gchar *dir = g_dir_make_tmp ("rd-check-XXXXXX", &error);
+
+  fail_unless (dir != NULL, "%s", error ? error->message : "");
+  return dir;
+}
+
+static void
+remove_tree (const gchar * path)
+{
+  g_autoptr (GFile) file = g_file_new_for_path (path);
+  g_autoptr (GFileEnumerator) en = g_file_enumerate_children (file,
+      G_FILE_ATTRIBUTE_STANDARD_NAME "," G_FILE_ATTRIBUTE_STANDARD_TYPE,
+      G_FILE_QUERY_INFO_NOFOLLOW_SYMLINKS, NULL, NULL);
+  GFileInfo *info;
+
+  while (en && (info = g_file_enumerator_next_file (en, NULL, NULL))) {
+    g_autofree gchar *child = g_build_filename (path,
+        g_file_info_get_name (info), NULL);
+    if (g_file_info_get_file_type (info) == G_FILE_TYPE_DIRECTORY)
+      remove_tree (child);
+    else
+      g_unlink (child);
+    g_object_unref (info);
+  }
+  g_rmdir (path);
+}
+
+static gboolean
+have_elements (const gchar * names)
+{
+  g_auto (GStrv) list = g_strsplit (names, " ", -1);
+
+  for (guint i = 0; list[i]; i++) {
+    g_autoptr (GstElementFactory) f = gst_element_factory_find (list[i]);
+    if (f == NULL) {
+      g_print ("SKIP: element %s is not installed\n", list[i]);
+      return FALSE;
+    }
+  }
+  return TRUE;
+}
+
+typedef struct {
+  GPtrArray *messages;          /* element messages of the sink, in order */
+  GPtrArray *warnings;          /* warning messages */
+  GstMessage *error;            /* the first error, if any */
+} RunResult;
+
+static void
+run_result_clear (RunResult * r)
+{
+  g_clear_pointer (&r->messages, g_ptr_array_unref);
+  g_clear_pointer (&r->warnings, g_ptr_array_unref);
+  gst_clear_message (&r->error);
+}
+
+/* Runs @pipeline to EOS (or its first error) and collects what the bus said.
+ * @before_eos runs once after the pipeline reached PLAYING. */
+static void
+run_pipeline_full (GstElement * pipeline, RunResult * r,
+    void (*on_playing) (GstElement * pipeline, gpointer data), gpointer data)
+{
+  g_autoptr (GstBus) bus = gst_element_get_bus (pipeline);
+  gboolean done = FALSE, playing_seen = FALSE;
+
+  r->messages = g_ptr_array_new_with_free_func ((GDestroyNotify)
+      gst_message_unref);
+  r->warnings = g_ptr_array_new_with_free_func ((GDestroyNotify)
+      gst_message_unref);
+  r->error = NULL;
+
+  fail_unless (gst_element_set_state (pipeline, GST_STATE_PLAYING) !=
+      GST_STATE_CHANGE_FAILURE);
+  while (!done) {
+    GstMessage *msg = gst_bus_timed_pop (bus, 120 * GST_SECOND);
+
+    fail_unless (msg != NULL, "pipeline did not finish within 120 s");
+    switch (GST_MESSAGE_TYPE (msg)) {
+      case GST_MESSAGE_EOS:
+        done = TRUE;
+        break;
+      case GST_MESSAGE_ERROR:
+        r->error = gst_message_ref (msg);
+        done = TRUE;
+        break;
+      case GST_MESSAGE_WARNING:
+        g_ptr_array_add (r->warnings, gst_message_ref (msg));
+        break;
+      case GST_MESSAGE_ELEMENT:
+        if (gst_message_get_structure (msg) &&
+            g_str_has_prefix (gst_structure_get_name
+                (gst_message_get_structure (msg)), "resemble-detect-"))
+          g_ptr_array_add (r->messages, gst_message_ref (msg));
+        break;
+      case GST_MESSAGE_STATE_CHANGED:
+        if (GST_MESSAGE_SRC (msg) == GST_OBJECT_CAST (pipeline) && on_playing
+            && !playing_seen) {
+          GstState newstate;
+          gst_message_parse_state_changed (msg, NULL, &newstate, NULL);
+          if (newstate == GST_STATE_PLAYING) {
+            playing_seen = TRUE;
+            on_playing (pipeline, data);
+          }
+        }
+        break;
+      default:
+        break;
+    }
+    gst_message_unref (msg);
+  }
+  fail_unless (gst_element_set_state (pipeline, GST_STATE_NULL) ==
+      GST_STATE_CHANGE_SUCCESS);
+}
+
+static GstElement *
+parse (const gchar * format, ...) G_GNUC_PRINTF (1, 2);
+
+static GstElement *
+parse (const gchar * format, ...)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree gchar *desc = NULL;
+  va_list args;
+  GstElement *pipeline;
+
+  va_start (args, format);
+  desc = g_strdup_vprintf (format, args);
+  va_end (args);
+  pipeline = gst_parse_launch (desc, &error);
+  fail_unless (pipeline != NULL && error == NULL, "%s: %s", desc,
+      error ? error->message : "");
+  return pipeline;
+}
+
+static void
+run_launch (RunResult * r, const gchar * desc)
+{
+  g_autoptr (GError) error = NULL;
+  GstElement *pipeline = gst_parse_launch (desc, &error);
+
+  fail_unless (pipeline != NULL && error == NULL, "%s: %s", desc,
+      error ? error->message : "");
+  run_pipeline_full (pipeline, r, NULL, NULL);
+  gst_object_unref (pipeline);
+}
+
+static guint
+count_messages (const RunResult * r, const gchar * name)
+{
+  guint n = 0;
+
+  for (guint i = 0; i < r->messages->len; i++) {
+    if (gst_structure_has_name (gst_message_get_structure (r->messages->
+                pdata[i]), name))
+      n++;
+  }
+  return n;
+}
+
+static const GstStructure *
+nth_message (const RunResult * r, const gchar * name, guint nth)
+{
+  for (guint i = 0; i < r->messages->len; i++) {
+    const GstStructure *s = gst_message_get_structure (r->messages->pdata[i]);
+    if (gst_structure_has_name (s, name) && nth-- == 0)
+      return s;
+  }
+  return NULL;
+}
+
+static RdBatch *
+read_batch (const gchar * spool, guint index)
+{
+  g_autofree gchar *name = rd_batch_dir_name (index);
+  g_autofree gchar *dir = g_build_filename (spool, name, NULL);
+  g_autoptr (GError) error = NULL;
+  RdBatch *batch = rd_manifest_read (dir, &error);
+
+  fail_unless (batch != NULL, "manifest of %s: %s", dir,
+      error ? error->message : "");
+  return batch;
+}
+
+/* Every batch directory of @spool, read back, in index order. */
+static GPtrArray *
+read_all_batches (const gchar * spool)
+{
+  GPtrArray *batches = g_ptr_array_new_with_free_func ((GDestroyNotify)
+      rd_batch_free);
+
+  for (guint i = 1;; i++) {
+    g_autofree gchar *name = rd_batch_dir_name (i);
+    g_autofree gchar *dir = g_build_filename (spool, name, NULL);
+    if (!g_file_test (dir, G_FILE_TEST_IS_DIR))
+      break;
+    g_ptr_array_add (batches, read_batch (spool, i));
+  }
+  return batches;
+}
+
+static GstDiscovererInfo *
+discover (const gchar * path)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GstDiscoverer) discoverer = gst_discoverer_new (30 * GST_SECOND,
+      &error);
+  g_autofree gchar *uri = gst_filename_to_uri (path, NULL);
+  GstDiscovererInfo *info;
+
+  fail_unless (discoverer != NULL);
+  info = gst_discoverer_discover_uri (discoverer, uri, &error);
+  fail_unless (info != NULL, "%s: %s", path, error ? error->message : "");
+  fail_unless_equals_int (gst_discoverer_info_get_result (info),
+      GST_DISCOVERER_OK);
+  return info;
+}
+
+/* Decodes @path fully: the file plays on its own. */
+static void
+assert_file_decodes (const gchar * path)
+{
+  GstElement *pipeline = parse ("filesrc location=\"%s\" ! decodebin ! "
+      "fakesink", path);
+  RunResult r;
+
+  run_pipeline_full (pipeline, &r, NULL, NULL);
+  fail_unless (r.error == NULL, "%s does not decode", path);
+  run_result_clear (&r);
+  gst_object_unref (pipeline);
+}
+
+static guint
+count_fds (void)
+{
+  g_autoptr (GDir) dir = g_dir_open ("/proc/self/fd", 0, NULL);
+  guint n = 0;
+
+  while (dir && g_dir_read_name (dir))
+    n++;
+  return n;
+}
+
+static guint
+count_threads (void)
+{
+  g_autoptr (GDir) dir = g_dir_open ("/proc/self/task", 0, NULL);
+  guint n = 0;
+
+  while (dir && g_dir_read_name (dir))
+    n++;
+  return n;
+}
+
+/* ---- snapshots ----------------------------------------------------------- */
+
+GST_START_TEST (test_jpeg_snapshots_fill_batches_of_max_files)
+{
+  g_autofree gchar *spool = make_spool ();
+  g_autofree gchar *desc = NULL;
+  g_autoptr (GPtrArray) batches = NULL;
+  const guint expected[] = { 10, 10, 3 };
+  RunResult r;
+
+  if (!have_elements ("jpegenc jpegdec"))
+    return;
+  desc = g_strdup_printf ("videotestsrc num-buffers=23 ! "
+      "video/x-raw,width=160,height=120,framerate=10/1 ! jpegenc ! "
+      "resembledetectsink location=%s max-files=10", spool);
+  run_launch (&r, desc);
+  fail_unless (r.error == NULL);
+
+  fail_unless_equals_int (count_messages (&r, "resemble-detect-batch-closed"),
+      3);
+  batches = read_all_batches (spool);
+  fail_unless_equals_int (batches->len, 3);
+  for (guint b = 0; b < 3; b++) {
+    RdBatch *batch = batches->pdata[b];
+    const GstStructure *s = nth_message (&r, "resemble-detect-batch-closed",
+        b);
+    guint index, total;
+    const GValue *files;
+
+    fail_unless_equals_int (batch->state, RD_BATCH_STATE_CLOSED);
+    fail_unless_equals_int (batch->files->len, expected[b]);
+    fail_unless (gst_structure_get_uint (s, "index", &index));
+    fail_unless_equals_int (index, b + 1);
+    fail_unless (gst_structure_get_uint (s, "total-files", &total));
+    fail_unless_equals_int (total, expected[b]);
+    files = gst_structure_get_value (s, "files");
+    fail_unless_equals_int (gst_value_array_get_size (files), expected[b]);
+    for (guint i = 0; i < batch->files->len; i++) {
+      RdBatchFile *file = batch->files->pdata[i];
+      g_autofree gchar *path = rd_batch_file_path (batch, file);
+
+      fail_unless_equals_string (path,
+          g_value_get_string (gst_value_array_get_value (files, i)));
+      fail_unless (g_str_has_suffix (file->name, ".jpg"));
+      fail_unless_equals_int (file->media_type, RD_MEDIA_TYPE_IMAGE);
+      /* buffers are 100 ms apart: their running times are kept */
+      fail_unless_equals_uint64 (file->running_time,
+          (b * 10 + i) * GST_SECOND / 10);
+      assert_file_decodes (path);
+    }
+  }
+  run_result_clear (&r);
+  remove_tree (spool);
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_spool_is_private_to_the_user)
+{
+  g_autofree gchar *spool = make_spool ();
+  g_autofree gchar *location = g_build_filename (spool, "nested", "spool",
+      NULL);
+  g_autofree gchar *desc = NULL;
+  g_autoptr (RdBatch) batch = NULL;
+  g_autofree gchar *manifest = NULL;
+  GStatBuf st;
+  RunResult r;
+
+  desc = g_strdup_printf ("videotestsrc num-buffers=2 ! "
+      "video/x-raw,width=64,height=48 ! pngenc ! "
+      "resembledetectsink location=%s", location);
+  run_launch (&r, desc);
+  fail_unless (r.error == NULL);
+
+  fail_unless (g_stat (location, &st) == 0);
+  fail_unless_equals_int (st.st_mode & 0777, 0700);
+  batch = read_batch (location, 1);
+  fail_unless_equals_int (batch->files->len, 2);
+  for (guint i = 0; i < batch->files->len; i++) {
+    g_autofree gchar *path = rd_batch_file_path (batch, batch->files->pdata[i]);
+    fail_unless (g_str_has_suffix (path, ".png"));
+    fail_unless (g_stat (path, &st) == 0);
+    fail_unless_equals_int (st.st_mode & 0777, 0600);
+  }
+  manifest = rd_manifest_path (batch);
+  fail_unless (g_stat (manifest, &st) == 0);
+  fail_unless_equals_int (st.st_mode & 0777, 0600);
+  fail_unless (g_stat (batch->dir, &st) == 0);
+  fail_unless_equals_int (st.st_mode & 0777, 0700);
+  run_result_clear (&r);
+  remove_tree (spool);
+}
+
+GST_END_TEST;
+
+/* ---- segments ------------------------------------------------------------ */
+
+typedef struct {
+  const gchar *elements;        /* needed, or the test is skipped */
+  const gchar *source;          /* up to the sink */
+  const gchar *extension;
+  RdMediaType media_type;
+  GstClockTime input_duration;
+  GstClockTime tolerance;       /* one frame or one audio buffer */
+} SegmentCase;
+
+/* 10 ms audio buffers, 30 fps video: 2.45 s of input in 1 s segments. */
+static const SegmentCase segment_cases[] = {
+  {"audioconvert wavenc",
+        "audiotestsrc num-buffers=245 samplesperbuffer=480 ! "
+        "audio/x-raw,rate=48000,channels=1 ! audioconvert",
+      "wav", RD_MEDIA_TYPE_AUDIO, 2450 * GST_MSECOND, 10 * GST_MSECOND},
+  {"lamemp3enc id3v2mux",
+        "audiotestsrc num-buffers=245 samplesperbuffer=441 ! "
+        "audio/x-raw,rate=44100,channels=1 ! audioconvert ! lamemp3enc",
+      "mp3", RD_MEDIA_TYPE_AUDIO, 2450 * GST_MSECOND, 27 * GST_MSECOND},
+  {"avenc_aac mp4mux",
+        "audiotestsrc num-buffers=245 samplesperbuffer=441 ! "
+        "audio/x-raw,rate=44100,channels=1 ! audioconvert ! avenc_aac",
+      "m4a", RD_MEDIA_TYPE_AUDIO, 2450 * GST_MSECOND, 24 * GST_MSECOND},
+  {"opusenc webmmux",
+        "audiotestsrc num-buffers=245 samplesperbuffer=480 ! "
+        "audio/x-raw,rate=48000,channels=1 ! audioconvert ! opusenc",
+      "webm", RD_MEDIA_TYPE_AUDIO, 2450 * GST_MSECOND, 20 * GST_MSECOND},
+  {"x264enc mp4mux",
+        "videotestsrc num-buffers=74 ! "
+        "video/x-raw,width=160,height=120,framerate=30/1 ! "
+        "x264enc tune=zerolatency speed-preset=ultrafast",
+      "mp4", RD_MEDIA_TYPE_VIDEO, 74 * GST_SECOND / 30, GST_SECOND / 30 + 1},
+  {"vp8enc webmmux",
+        "videotestsrc num-buffers=74 ! "
+        "video/x-raw,width=160,height=120,framerate=30/1 ! "
+        "vp8enc deadline=1",
+      "webm", RD_MEDIA_TYPE_VIDEO, 74 * GST_SECOND / 30, GST_SECOND / 30 + 1},
+};
+
+GST_START_TEST (test_segments_play_and_cover_the_input)
+{
+  const SegmentCase *c = &segment_cases[__i__];
+  g_autofree gchar *spool = make_spool ();
+  g_autofree gchar *desc = NULL;
+  g_autoptr (RdBatch) batch = NULL;
+  GstClockTime expected_start = 0;
+  RunResult r;
+
+  if (!have_elements (c->elements))
+    return;
+  desc = g_strdup_printf ("%s ! resembledetectsink location=%s "
+      "segment-duration=%" G_GUINT64_FORMAT, c->source, spool, SECOND);
+  run_launch (&r, desc);
+  fail_unless (r.error == NULL, "%s", desc);
+  fail_unless_equals_int (count_messages (&r, "resemble-detect-batch-closed"),
+      1);
+
+  batch = read_batch (spool, 1);
+  fail_unless_equals_int (batch->files->len, 3);
+  for (guint i = 0; i < batch->files->len; i++) {
+    RdBatchFile *file = batch->files->pdata[i];
+    g_autofree gchar *path = rd_batch_file_path (batch, file);
+    g_autoptr (GstDiscovererInfo) info = NULL;
+    GstClockTime played;
+    gboolean last = i + 1 == batch->files->len;
+
+    fail_unless (g_str_has_suffix (file->name, c->extension), "%s",
+        file->name);
+    fail_unless_equals_int (file->media_type, c->media_type);
+    /* contiguous running-time ranges from 0 */
+    fail_unless_equals_uint64 (file->running_time, expected_start);
+    fail_unless (file->duration != RD_TIME_NONE);
+    expected_start += file->duration;
+
+    info = discover (path);
+    played = gst_discoverer_info_get_duration (info);
+    if (!last) {
+      fail_unless (file->duration + c->tolerance >= SECOND
+          && file->duration <= SECOND + c->tolerance,
+          "%s: recorded %" GST_TIME_FORMAT, path,
+          GST_TIME_ARGS (file->duration));
+      fail_unless (played + c->tolerance >= SECOND
+          && played <= SECOND + c->tolerance,
+          "%s plays for %" GST_TIME_FORMAT, path, GST_TIME_ARGS (played));
+    } else {
+      fail_unless (played < SECOND, "%s: last segment plays %"
+          GST_TIME_FORMAT, path, GST_TIME_ARGS (played));
+    }
+    assert_file_decodes (path);
+  }
+  /* the ranges cover the input */
+  fail_unless (expected_start + c->tolerance >= c->input_duration
+      && expected_start <= c->input_duration + c->tolerance,
+      "covered %" GST_TIME_FORMAT " of %" GST_TIME_FORMAT,
+      GST_TIME_ARGS (expected_start), GST_TIME_ARGS (c->input_duration));
+  run_result_clear (&r);
+  remove_tree (spool);
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_caps_container_mismatch_is_refused)
+{
+  g_autofree gchar *spool = make_spool ();
+  g_autofree gchar *desc = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autofree gchar *debug = NULL;
+  RunResult r;
+
+  if (!have_elements ("lamemp3enc"))
+    return;
+  desc = g_strdup_printf ("audiotestsrc num-buffers=10 ! audioconvert ! "
+      "lamemp3enc ! resembledetectsink name=sink container=wav location=%s",
+      spool);
+  run_launch (&r, desc);
+  fail_unless (r.error != NULL);
+  gst_message_parse_error (r.error, &error, &debug);
+  fail_unless_equals_string (GST_OBJECT_NAME (GST_MESSAGE_SRC (r.error)),
+      "sink");
+  fail_unless (g_error_matches (error, GST_STREAM_ERROR,
+          GST_STREAM_ERROR_WRONG_TYPE));
+  fail_unless (strstr (error->message, "container=wav") != NULL, "%s",
+      error->message);
+  fail_unless (strstr (error->message, "audio/mpeg") != NULL, "%s",
+      error->message);
+  run_result_clear (&r);
+  remove_tree (spool);
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_refused_containers_say_why)
+{
+  g_autofree gchar *spool = make_spool ();
+  g_autofree gchar *desc = NULL;
+  g_autoptr (GError) error = NULL;
+  RunResult r;
+
+  if (!have_elements ("opusenc"))
+    return;
+  desc = g_strdup_printf ("audiotestsrc num-buffers=10 ! audioconvert ! "
+      "opusenc ! resembledetectsink container=ogg location=%s", spool);
+  run_launch (&r, desc);
+  fail_unless (r.error != NULL);
+  gst_message_parse_error (r.error, &error, NULL);
+  fail_unless (strstr (error->message, "container=ogg is not supported") !=
+      NULL, "%s", error->message);
+  run_result_clear (&r);
+  remove_tree (spool);
+}
+
+GST_END_TEST;
+
+/* ---- batch closing rules ------------------------------------------------- */
+
+static GstHarness *
+image_harness (const gchar * spool, const gchar * props)
+{
+  GstElement *sink = gst_element_factory_make ("resembledetectsink", NULL);
+  g_auto (GStrv) assignments = g_strsplit (props ? props : "", " ", -1);
+  GstBus *bus;
+  GstHarness *h;
+
+  fail_unless (sink != NULL);
+  g_object_set (sink, "location", spool, NULL);
+  for (guint i = 0; assignments[i]; i++) {
+    g_auto (GStrv) kv = g_strsplit (assignments[i], "=", 2);
+    if (kv[0] && kv[1])
+      gst_util_set_object_arg (G_OBJECT (sink), kv[0], kv[1]);
+  }
+  bus = gst_bus_new ();
+  gst_element_set_bus (sink, bus);
+  gst_object_unref (bus);
+  h = gst_harness_new_with_element (sink, "image_0", NULL);
+  gst_object_unref (sink);
+  gst_harness_set_src_caps_str (h, "image/jpeg");
+  return h;
+}
+
+static void
+push_image (GstHarness * h, gsize size, GstClockTime pts)
+{
+  GstBuffer *buf = gst_buffer_new_allocate (NULL, size, NULL);
+
+  gst_buffer_memset (buf, 0, 0xab, size);
+  GST_BUFFER_PTS (buf) = pts;
+  GST_BUFFER_DURATION (buf) = GST_SECOND;
+  fail_unless_equals_int (gst_harness_push (h, buf), GST_FLOW_OK);
+}
+
+/* Pops the next resemble-detect-* message with @name within @timeout. */
+static GstMessage *
+pop_message (GstHarness * h, const gchar * name, GstClockTime timeout)
+{
+  g_autoptr (GstBus) bus = gst_element_get_bus (h->element);
+  GstClockTime deadline = gst_util_get_timestamp () + timeout;
+
+  while (TRUE) {
+    GstClockTime now = gst_util_get_timestamp ();
+    GstMessage *msg = gst_bus_timed_pop (bus, now < deadline ? deadline - now
+        : 0);
+
+    if (msg == NULL)
+      return NULL;
+    if (gst_message_get_structure (msg)
+        && gst_structure_has_name (gst_message_get_structure (msg), name))
+      return msg;
+    gst_message_unref (msg);
+  }
+}
+
+static guint
+message_total_files (GstMessage * msg)
+{
+  guint n = 0;
+
+  fail_unless (gst_structure_get_uint (gst_message_get_structure (msg),
+          "total-files", &n));
+  return n;
+}
+
+GST_START_TEST (test_max_batch_bytes_closes_a_batch)
+{
+  g_autofree gchar *spool = make_spool ();
+  GstHarness *h = image_harness (spool, "max-batch-bytes=2500");
+  GstMessage *msg;
+
+  push_image (h, 1000, 0);
+  push_image (h, 1000, GST_SECOND);
+  /* 3000 bytes would pass the limit: the first two close as one batch */
+  push_image (h, 1000, 2 * GST_SECOND);
+  msg = pop_message (h, "resemble-detect-batch-closed", 0);
+  fail_unless (msg != NULL);
+  fail_unless_equals_int (message_total_files (msg), 2);
+  gst_message_unref (msg);
+  {
+    g_autoptr (RdBatch) second = read_batch (spool, 2);
+    fail_unless_equals_int (second->state, RD_BATCH_STATE_OPEN);
+    fail_unless_equals_int (second->files->len, 1);
+  }
+  gst_harness_teardown (h);
+  remove_tree (spool);
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_batch_timeout_closes_a_batch)
+{
+  g_autofree gchar *spool = make_spool ();
+  GstHarness *h = image_harness (spool, "batch-timeout=200000000");
+  GstMessage *msg;
+
+  push_image (h, 100, 0);
+  fail_unless (pop_message (h, "resemble-detect-batch-closed", 0) == NULL);
+  /* the clock thread closes it; wait for the message, not for time */
+  msg = pop_message (h, "resemble-detect-batch-closed", 10 * GST_SECOND);
+  fail_unless (msg != NULL);
+  fail_unless_equals_int (message_total_files (msg), 1);
+  gst_message_unref (msg);
+  {
+    g_autoptr (RdBatch) batch = read_batch (spool, 1);
+    fail_unless_equals_int (batch->state, RD_BATCH_STATE_CLOSED);
+  }
+  gst_harness_teardown (h);
+  remove_tree (spool);
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_submit_now_closes_a_batch)
+{
+  g_autofree gchar *spool = make_spool ();
+  GstHarness *h = image_harness (spool, NULL);
+  GstMessage *msg;
+
+  /* an empty batch is not closed */
+  g_signal_emit_by_name (h->element, "submit-now");
+  fail_unless (pop_message (h, "resemble-detect-batch-closed", 0) == NULL);
+
+  push_image (h, 100, 0);
+  push_image (h, 100, GST_SECOND);
+  g_signal_emit_by_name (h->element, "submit-now");
+  msg = pop_message (h, "resemble-detect-batch-closed", 0);
+  fail_unless (msg != NULL);
+  fail_unless_equals_int (message_total_files (msg), 2);
+  gst_message_unref (msg);
+
+  push_image (h, 100, 2 * GST_SECOND);
+  {
+    g_autoptr (RdBatch) batch = read_batch (spool, 2);
+    fail_unless_equals_int (batch->state, RD_BATCH_STATE_OPEN);
+  }
+  gst_harness_teardown (h);
+  remove_tree (spool);
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_eos_closes_the_open_batch)
+{
+  g_autofree gchar *spool = make_spool ();
+  GstHarness *h = image_harness (spool, NULL);
+  GstMessage *msg;
+
+  push_image (h, 100, 0);
+  fail_unless (gst_harness_push_event (h, gst_event_new_eos ()));
+  msg = pop_message (h, "resemble-detect-batch-closed", 0);
+  fail_unless (msg != NULL);
+  fail_unless_equals_int (message_total_files (msg), 1);
+  gst_message_unref (msg);
+  gst_harness_teardown (h);
+  remove_tree (spool);
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_oversize_file_is_kept_and_named)
+{
+  g_autofree gchar *spool = make_spool ();
+  GstHarness *h = image_harness (spool, "max-batch-bytes=500");
+  g_autoptr (GstBus) bus = gst_element_get_bus (h->element);
+  g_autoptr (GstMessage) warning = NULL;
+  g_autoptr (GError) error = NULL;
+  const GstStructure *details = NULL;
+  const gchar *file;
+  GStatBuf st;
+
+  push_image (h, 100, 0);
+  push_image (h, 1000, GST_SECOND);
+  push_image (h, 100, 2 * GST_SECOND);
+  warning = gst_bus_pop_filtered (bus, GST_MESSAGE_WARNING);
+  fail_unless (warning != NULL);
+  gst_message_parse_warning (warning, &error, NULL);
+  gst_message_parse_warning_details (warning, &details);
+  fail_unless (details != NULL);
+  file = gst_structure_get_string (details, "file");
+  fail_unless (file != NULL);
+  fail_unless (strstr (error->message, file) != NULL, "%s", error->message);
+  fail_unless (g_stat (file, &st) == 0 && st.st_size == 1000);
+  /* the other two files went on into the batch */
+  {
+    g_autoptr (RdBatch) batch = read_batch (spool, 1);
+    fail_unless_equals_int (batch->files->len, 2);
+  }
+  gst_harness_teardown (h);
+  remove_tree (spool);
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_spool_full_skips_new_files_with_a_message)
+{
+  g_autofree gchar *spool = make_spool ();
+  GstHarness *h = image_harness (spool, "max-spool-bytes=250");
+  GstMessage *msg;
+  guint64 skipped = 0, spool_bytes = 0, from = 0;
+
+  push_image (h, 100, 0);
+  push_image (h, 100, GST_SECOND);
+  push_image (h, 100, 2 * GST_SECOND);
+  msg = pop_message (h, "resemble-detect-spool-full", 0);
+  fail_unless (msg != NULL);
+  fail_unless (gst_structure_get_uint64 (gst_message_get_structure (msg),
+          "skipped-bytes", &skipped));
+  fail_unless (gst_structure_get_uint64 (gst_message_get_structure (msg),
+          "spool-bytes", &spool_bytes));
+  fail_unless (gst_structure_get_uint64 (gst_message_get_structure (msg),
+          "skipped-from", &from));
+  fail_unless_equals_uint64 (skipped, 100);
+  fail_unless_equals_uint64 (spool_bytes, 200);
+  fail_unless_equals_uint64 (from, 2 * GST_SECOND);
+  gst_message_unref (msg);
+  {
+    g_autoptr (RdBatch) batch = read_batch (spool, 1);
+    fail_unless_equals_int (batch->files->len, 2);
+  }
+  gst_harness_teardown (h);
+  remove_tree (spool);
+}
+
+GST_END_TEST;
+
+/* ---- properties ---------------------------------------------------------- */
+
+GST_START_TEST (test_invalid_property_values_are_refused)
+{
+  GstElement *sink = gst_element_factory_make ("resembledetectsink", NULL);
+  g_autofree gchar *url = NULL;
+  guint max_files;
+  gdouble region;
+
+  fail_unless (sink != NULL);
+  /* out of the GParamSpec range: GLib refuses with a warning */
+  ASSERT_WARNING (g_object_set (sink, "max-files", 51, NULL));
+  g_object_get (sink, "max-files", &max_files, NULL);
+  fail_unless_equals_int (max_files, 10);
+  ASSERT_WARNING (g_object_set (sink, "frame-length", 5, NULL));
+  ASSERT_WARNING (g_object_set (sink, "max-batch-bytes",
+          G_GUINT64_CONSTANT (500000001), NULL));
+
+  /* values the API would refuse: refused with a warning, old value kept */
+  ASSERT_WARNING (g_object_set (sink, "callback-url", "ftp://example/x",
+          NULL));
+  g_object_get (sink, "callback-url", &url, NULL);
+  fail_unless (url == NULL);
+  ASSERT_WARNING (g_object_set (sink, "api-url", "not a url", NULL));
+  g_clear_pointer (&url, g_free);
+  g_object_get (sink, "api-url", &url, NULL);
+  fail_unless_equals_string (url, "https://app.resemble.ai/api/v2");
+  ASSERT_WARNING (g_object_set (sink, "start-region", -2.0, NULL));
+  g_object_get (sink, "start-region", &region, NULL);
+  fail_unless_equals_float (region, -1.0);
+
+  /* the token is write-only */
+  fail_unless (g_object_class_find_property (G_OBJECT_GET_CLASS (sink),
+          "api-token")->flags & G_PARAM_WRITABLE);
+  fail_if (g_object_class_find_property (G_OBJECT_GET_CLASS (sink),
+          "api-token")->flags & G_PARAM_READABLE);
+  gst_object_unref (sink);
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_pads_link_without_naming_them)
+{
+  GstElement *pipeline;
+
+  if (!have_elements ("jpegenc lamemp3enc"))
+    return;
+  pipeline = parse ("videotestsrc ! jpegenc ! resembledetectsink name=s "
+      "audiotestsrc ! audioconvert ! lamemp3enc ! s.");
+  {
+    GstElement *sink = gst_bin_get_by_name (GST_BIN (pipeline), "s");
+    GstPad *image = gst_element_get_static_pad (sink, "image_0");
+    GstPad *audio = gst_element_get_static_pad (sink, "audio_0");
+    fail_unless (image != NULL && gst_pad_is_linked (image));
+    fail_unless (audio != NULL && gst_pad_is_linked (audio));
+    gst_object_unref (image);
+    gst_object_unref (audio);
+    gst_object_unref (sink);
+  }
+  gst_object_unref (pipeline);
+}
+
+GST_END_TEST;
+
+/* ---- state changes ------------------------------------------------------- */
+
+GST_START_TEST (test_state_cycles_leak_no_fd_or_thread)
+{
+  g_autofree gchar *spool = make_spool ();
+  GstElement *pipeline;
+  guint fds_before = 0, threads_before = 0;
+
+  pipeline = parse ("audiotestsrc is-live=true samplesperbuffer=480 ! "
+      "audio/x-raw,rate=48000 ! audioconvert ! "
+      "resembledetectsink location=%s segment-duration=100000000", spool);
+  for (guint i = 0; i < 6; i++) {
+    fail_unless (gst_element_set_state (pipeline, GST_STATE_PLAYING) !=
+        GST_STATE_CHANGE_FAILURE);
+    fail_unless (gst_element_get_state (pipeline, NULL, NULL,
+            30 * GST_SECOND) == GST_STATE_CHANGE_SUCCESS);
+    fail_unless (gst_element_set_state (pipeline, GST_STATE_NULL) ==
+        GST_STATE_CHANGE_SUCCESS);
+    /* the first cycles load plugins and fill GLib's thread pools */
+    if (i == 1) {
+      g_thread_pool_stop_unused_threads ();
+      fds_before = count_fds ();
+      threads_before = count_threads ();
+    }
+  }
+  fail_unless_equals_int (count_fds (), fds_before);
+  /* idle pool threads exit asynchronously: wait for that, bounded */
+  for (guint tries = 0; tries < 100 && count_threads () > threads_before;
+      tries++) {
+    g_thread_pool_stop_unused_threads ();
+    g_usleep (50 * G_TIME_SPAN_MILLISECOND);
+  }
+  fail_unless (count_threads () <= threads_before,
+      "%u threads after, %u before", count_threads (), threads_before);
+  gst_object_unref (pipeline);
+  remove_tree (spool);
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_second_run_continues_batch_numbering)
+{
+  g_autofree gchar *spool = make_spool ();
+  GstElement *pipeline;
+  g_autoptr (GPtrArray) batches = NULL;
+  RunResult r;
+
+  pipeline = parse ("videotestsrc num-buffers=3 ! "
+      "video/x-raw,width=64,height=48 ! jpegenc ! "
+      "resembledetectsink location=%s", spool);
+  for (guint run = 0; run < 2; run++) {
+    run_pipeline_full (pipeline, &r, NULL, NULL);
+    fail_unless (r.error == NULL);
+    fail_unless_equals_int (count_messages (&r,
+            "resemble-detect-batch-closed"), 1);
+    run_result_clear (&r);
+  }
+  batches = read_all_batches (spool);
+  fail_unless_equals_int (batches->len, 2);
+  for (guint i = 0; i < 2; i++) {
+    RdBatch *batch = batches->pdata[i];
+    fail_unless_equals_int (batch->index, i + 1);
+    fail_unless_equals_int (batch->files->len, 3);
+    fail_unless_equals_int (batch->state, RD_BATCH_STATE_CLOSED);
+  }
+  gst_object_unref (pipeline);
+  remove_tree (spool);
+}
+
+GST_END_TEST;
+
+static void
+seek_to_start (GstElement * pipeline, gpointer data)
+{
+  fail_unless (gst_element_seek_simple (pipeline, GST_FORMAT_TIME,
+          GST_SEEK_FLAG_FLUSH | GST_SEEK_FLAG_ACCURATE, 0));
+}
+
+GST_START_TEST (test_flushing_seek_keeps_segmenting)
+{
+  g_autofree gchar *spool = make_spool ();
+  g_autoptr (GPtrArray) batches = NULL;
+  GstElement *pipeline;
+  RunResult r;
+  guint files = 0;
+
+  pipeline = parse ("audiotestsrc num-buffers=150 samplesperbuffer=480 ! "
+      "audio/x-raw,rate=48000,channels=1 ! audioconvert ! "
+      "resembledetectsink location=%s segment-duration=500000000", spool);
+  run_pipeline_full (pipeline, &r, seek_to_start, NULL);
+  fail_unless (r.error == NULL);
+  batches = read_all_batches (spool);
+  fail_unless (batches->len >= 1);
+  for (guint i = 0; i < batches->len; i++) {
+    RdBatch *batch = batches->pdata[i];
+    fail_unless_equals_int (batch->state, RD_BATCH_STATE_CLOSED);
+    for (guint j = 0; j < batch->files->len; j++) {
+      g_autofree gchar *path = rd_batch_file_path (batch,
+          batch->files->pdata[j]);
+      g_autoptr (GstDiscovererInfo) info = discover (path);
+      files++;
+    }
+  }
+  /* 1.5 s of audio in 0.5 s segments, at least */
+  fail_unless (files >= 3, "%u files", files);
+  run_result_clear (&r);
+  gst_object_unref (pipeline);
+  remove_tree (spool);
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_open_batch_of_a_previous_run_is_closed_at_start)
+{
+  g_autofree gchar *spool = make_spool ();
+  g_autoptr (RdBatch) leftover = rd_batch_new (7, spool);
+  g_autoptr (RdBatch) reread = NULL;
+  g_autofree gchar *path = NULL;
+  GstHarness *h;
+  GstMessage *msg;
+  guint index;
+
+  g_mkdir_with_parents (leftover->dir, 0700);
+  rd_batch_add_file (leftover, rd_batch_file_new ("image_0-000001.jpg", 3,
+          RD_MEDIA_TYPE_IMAGE, 0, GST_SECOND));
+  path = rd_batch_file_path (leftover, leftover->files->pdata[0]);
+  fail_unless (g_file_set_contents (path, "abc", 3, NULL));
+  fail_unless (rd_manifest_write (leftover, NULL));
+
+  h = image_harness (spool, NULL);
+  msg = pop_message (h, "resemble-detect-batch-closed", 0);
+  fail_unless (msg != NULL);
+  fail_unless (gst_structure_get_uint (gst_message_get_structure (msg),
+          "index", &index));
+  fail_unless_equals_int (index, 7);
+  gst_message_unref (msg);
+  reread = read_batch (spool, 7);
+  fail_unless_equals_int (reread->state, RD_BATCH_STATE_CLOSED);
+
+  /* new batches are numbered after it */
+  push_image (h, 10, 0);
+  {
+    g_autoptr (RdBatch) next = read_batch (spool, 8);
+    fail_unless_equals_int (next->files->len, 1);
+  }
+  gst_harness_teardown (h);
+  remove_tree (spool);
+}
+
+GST_END_TEST;
+
+static Suite *
+resembledetectsink_suite (void)
+{
+  Suite *s = suite_create ("resembledetectsink");
+  TCase *tc = tcase_create ("batches-on-disk");
+
+  tcase_set_timeout (tc, 300);
+  suite_add_tcase (s, tc);
+  tcase_add_test (tc, test_jpeg_snapshots_fill_batches_of_max_files);
+  tcase_add_test (tc, test_spool_is_private_to_the_user);
+  tcase_add_loop_test (tc, test_segments_play_and_cover_the_input, 0,
+      G_N_ELEMENTS (segment_cases));
+  tcase_add_test (tc, test_caps_container_mismatch_is_refused);
+  tcase_add_test (tc, test_refused_containers_say_why);
+  tcase_add_test (tc, test_max_batch_bytes_closes_a_batch);
+  tcase_add_test (tc, test_batch_timeout_closes_a_batch);
+  tcase_add_test (tc, test_submit_now_closes_a_batch);
+  tcase_add_test (tc, test_eos_closes_the_open_batch);
+  tcase_add_test (tc, test_oversize_file_is_kept_and_named);
+  tcase_add_test (tc, test_spool_full_skips_new_files_with_a_message);
+  tcase_add_test (tc, test_invalid_property_values_are_refused);
+  tcase_add_test (tc, test_pads_link_without_naming_them);
+  tcase_add_test (tc, test_state_cycles_leak_no_fd_or_thread);
+  tcase_add_test (tc, test_second_run_continues_batch_numbering);
+  tcase_add_test (tc, test_flushing_seek_keeps_segmenting);
+  tcase_add_test (tc, test_open_batch_of_a_previous_run_is_closed_at_start);
+  return s;
+}
+
+GST_CHECK_MAIN (resembledetectsink);

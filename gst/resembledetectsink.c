@@ -69,6 +69,7 @@
 #include "batch.h"
 #include "manifest.h"
 #include "settings.h"
+#include "client.h"
 
 GST_DEBUG_CATEGORY_STATIC (gst_resemble_detect_sink_debug);
 #define GST_CAT_DEFAULT gst_resemble_detect_sink_debug
@@ -184,6 +185,13 @@ enum {
 
 static guint gst_resemble_detect_sink_signals[LAST_SIGNAL];
 
+typedef enum {
+  GROUP_STATE_NONE,
+  GROUP_STATE_CREATING,
+  GROUP_STATE_READY,
+  GROUP_STATE_FAILED,
+} GroupState;
+
 /* One per request pad. */
 typedef struct {
   GstResembleDetectSink *sink;  /* not a reference: the sink owns us */
@@ -193,8 +201,11 @@ typedef struct {
 
   /* audio/video: pad -> queue -> splitmuxsink (created on the first caps) */
   GstElement *queue;
-  GstElement *splitmux;
+  GstElement *splitmux;         /* shared by the streams of a segmenter */
   GstPad *splitmux_pad;
+  GstCaps *caps;                /* the first caps, until linked */
+  gboolean solo;                /* has a segmenter of its own */
+  gboolean finished;            /* EOS, possibly before any caps */
   gchar *extension;
   GstClockTime fragment_start;
 
@@ -230,7 +241,10 @@ struct _GstResembleDetectSink {
 
   /* streams, under streams_lock */
   GMutex streams_lock;
+  GCond streams_cond;
   GList *streams;
+  GroupState group_state;       /* of the video segmenter */
+  gboolean flushing;
   gboolean have_video;
   guint next_audio_pad;
   guint next_image_pad;
@@ -246,12 +260,19 @@ struct _GstResembleDetectSink {
   guint64 skipped_bytes;
   GstClockTime skipped_from;
   GstClockTime skipped_to;
+
+  /* the network thread, and EOS held for it, under client_lock */
+  GMutex client_lock;
+  RdClient *client;
+  GstMessage *held_eos;
 };
 
 #define BATCH_LOCK(s) g_mutex_lock (&(s)->batch_lock)
 #define BATCH_UNLOCK(s) g_mutex_unlock (&(s)->batch_lock)
 #define STREAMS_LOCK(s) g_mutex_lock (&(s)->streams_lock)
 #define STREAMS_UNLOCK(s) g_mutex_unlock (&(s)->streams_lock)
+#define CLIENT_LOCK(s) g_mutex_lock (&(s)->client_lock)
+#define CLIENT_UNLOCK(s) g_mutex_unlock (&(s)->client_lock)
 
 #define VIDEO_CAPS \
   "video/x-h264, stream-format = (string) { avc, avc3 }, alignment = (string) au; " \
@@ -469,14 +490,52 @@ batch_closed_structure (const RdBatch * batch)
   return s;
 }
 
-/* Messages are built under the batch lock and posted after it is released. */
+/* Messages and batches for the client are gathered under the batch lock
+ * and handed on after it is released, messages first: a batch's closed
+ * message always precedes what the client says about it. */
+typedef struct {
+  GQueue messages;
+  GQueue batches;
+} Outbox;
+
+#define OUTBOX_INIT { G_QUEUE_INIT, G_QUEUE_INIT }
+
 static void
-post_messages (GstResembleDetectSink * self, GQueue * messages)
+outbox_flush (GstResembleDetectSink * self, Outbox * outbox)
 {
   GstMessage *msg;
+  RdBatch *batch;
 
-  while ((msg = g_queue_pop_head (messages)))
+  while ((msg = g_queue_pop_head (&outbox->messages)))
     gst_element_post_message (GST_ELEMENT_CAST (self), msg);
+  while ((batch = g_queue_pop_head (&outbox->batches))) {
+    RdClient *client = NULL;
+
+    CLIENT_LOCK (self);
+    if (self->client)
+      client = self->client;
+    if (client)
+      rd_client_submit (client, batch);
+    CLIENT_UNLOCK (self);
+    /* Without a client (stopping), the batch stays closed on disk for the
+     * next run. */
+    if (client == NULL)
+      rd_batch_free (batch);
+  }
+}
+
+/* The settings a batch is sent with: those the user set, and visualize
+ * always (the API's default is true, but what is sent is what was meant). */
+static void
+batch_take_settings (GstResembleDetectSink * self, RdBatch * batch)
+{
+  rd_settings_clear (&batch->settings);
+  GST_OBJECT_LOCK (self);
+  rd_settings_copy (&batch->settings, &self->settings);
+  batch->upload_mode = self->upload_mode;
+  GST_OBJECT_UNLOCK (self);
+  if (batch->settings.visualize == RD_SETTING_UNSET)
+    batch->settings.visualize = DEFAULT_VISUALIZE;
 }
 
 static void
@@ -492,7 +551,7 @@ unschedule_timeout_locked (GstResembleDetectSink * self)
 /* Closes the open batch if it has files: state closed, manifest rewritten,
  * a batch-closed message queued. */
 static void
-close_batch_locked (GstResembleDetectSink * self, GQueue * messages)
+close_batch_locked (GstResembleDetectSink * self, Outbox * outbox)
 {
   g_autoptr (RdBatch) batch = NULL;
   g_autoptr (GError) error = NULL;
@@ -503,21 +562,18 @@ close_batch_locked (GstResembleDetectSink * self, GQueue * messages)
 
   batch = g_steal_pointer (&self->open_batch);
   batch->state = RD_BATCH_STATE_CLOSED;
-  GST_OBJECT_LOCK (self);
-  rd_settings_clear (&batch->settings);
-  rd_settings_copy (&batch->settings, &self->settings);
-  batch->upload_mode = self->upload_mode;
-  GST_OBJECT_UNLOCK (self);
+  batch_take_settings (self, batch);
   if (!rd_manifest_write (batch, &error)) {
-    g_queue_push_tail (messages, gst_message_new_error (GST_OBJECT_CAST (self),
+    g_queue_push_tail (&outbox->messages, gst_message_new_error (GST_OBJECT_CAST (self),
             error, "the batch's files are on disk, its manifest is not"));
     return;
   }
   GST_INFO_OBJECT (self, "closed batch %u: %u files, %" G_GUINT64_FORMAT
       " bytes", batch->index, batch->files->len, batch->total_bytes);
-  g_queue_push_tail (messages,
+  g_queue_push_tail (&outbox->messages,
       gst_message_new_element (GST_OBJECT_CAST (self),
           batch_closed_structure (batch)));
+  g_queue_push_tail (&outbox->batches, g_steal_pointer (&batch));
 }
 
 typedef struct {
@@ -531,17 +587,17 @@ batch_timeout_cb (GstClock * clock, GstClockTime time, GstClockID id,
 {
   TimeoutData *data = user_data;
   GstResembleDetectSink *self = data->self;
-  GQueue messages = G_QUEUE_INIT;
+  Outbox outbox = OUTBOX_INIT;
 
   BATCH_LOCK (self);
   /* The batch may have closed for another reason since this was scheduled. */
   if (self->timeout_id == id && self->open_batch
       && self->open_batch->index == data->index) {
     GST_DEBUG_OBJECT (self, "batch-timeout expired for batch %u", data->index);
-    close_batch_locked (self, &messages);
+    close_batch_locked (self, &outbox);
   }
   BATCH_UNLOCK (self);
-  post_messages (self, &messages);
+  outbox_flush (self, &outbox);
   return TRUE;
 }
 
@@ -583,10 +639,7 @@ ensure_open_batch_locked (GstResembleDetectSink * self, GError ** error)
     rd_batch_free (batch);
     return FALSE;
   }
-  GST_OBJECT_LOCK (self);
-  rd_settings_copy (&batch->settings, &self->settings);
-  batch->upload_mode = self->upload_mode;
-  GST_OBJECT_UNLOCK (self);
+  batch_take_settings (self, batch);
   self->next_batch_index++;
   self->open_batch = batch;
   return TRUE;
@@ -602,7 +655,7 @@ gst_resemble_detect_sink_add_file (GstResembleDetectSink * self,
   g_autoptr (GError) error = NULL;
   g_autofree gchar *name = NULL;
   g_autofree gchar *dest = NULL;
-  GQueue messages = G_QUEUE_INIT;
+  Outbox outbox = OUTBOX_INIT;
   RdBatchFile *file;
   GStatBuf st;
   guint max_files;
@@ -662,7 +715,7 @@ gst_resemble_detect_sink_add_file (GstResembleDetectSink * self,
     self->skipped_to = end;
     self->skipped_bytes += st.st_size;
     g_unlink (incoming_path);
-    g_queue_push_tail (&messages,
+    g_queue_push_tail (&outbox.messages,
         gst_message_new_element (GST_OBJECT_CAST (self),
             gst_structure_new ("resemble-detect-spool-full",
                 "skipped-bytes", G_TYPE_UINT64, self->skipped_bytes,
@@ -672,14 +725,14 @@ gst_resemble_detect_sink_add_file (GstResembleDetectSink * self,
     BATCH_UNLOCK (self);
     GST_WARNING_OBJECT (self, "spool full (%" G_GUINT64_FORMAT " bytes): "
         "skipped %s", self->spool_bytes, incoming_path);
-    post_messages (self, &messages);
+    outbox_flush (self, &outbox);
     return;
   }
   self->skipped_bytes = 0;
 
   if (self->open_batch && rd_batch_check_fit (self->open_batch, st.st_size,
           max_files, max_bytes) == RD_BATCH_FIT_CLOSE_FIRST)
-    close_batch_locked (self, &messages);
+    close_batch_locked (self, &outbox);
 
   if (!ensure_open_batch_locked (self, &error))
     goto failed;
@@ -703,7 +756,7 @@ gst_resemble_detect_sink_add_file (GstResembleDetectSink * self,
       GST_TIME_ARGS (duration), self->open_batch->index);
 
   if (rd_batch_is_full (self->open_batch, max_files)) {
-    close_batch_locked (self, &messages);
+    close_batch_locked (self, &outbox);
   } else {
     if (!rd_manifest_write (self->open_batch, &error))
       goto failed;
@@ -711,12 +764,12 @@ gst_resemble_detect_sink_add_file (GstResembleDetectSink * self,
       schedule_timeout_locked (self, batch_timeout);
   }
   BATCH_UNLOCK (self);
-  post_messages (self, &messages);
+  outbox_flush (self, &outbox);
   return;
 
 failed:
   BATCH_UNLOCK (self);
-  post_messages (self, &messages);
+  outbox_flush (self, &outbox);
   GST_ELEMENT_ERROR (self, RESOURCE, WRITE, ("Could not add a file to the "
           "batch."), ("%s", error->message));
 }
@@ -801,104 +854,228 @@ format_location_cb (GstElement * splitmux, guint fragment_id,
   return path;
 }
 
-/* Creates the stream's splitmuxsink for @caps. Called on the streaming thread
- * with the first CAPS event; FALSE (after posting an error) when the caps and
- * the container cannot work together. */
+/* A segmenter is one splitmuxsink and the streams feeding it: the video
+ * pad with every audio pad (one muxer, audio and video in the same files,
+ * as splitmuxsink does), or an audio pad on its own when there is no video.
+ * Its muxer depends on the caps, so it is made at the first CAPS event; the
+ * streams of a video segmenter wait for each other's caps, since a muxer
+ * takes no new pads once it runs. */
+
 static gboolean
-stream_setup_splitmux (GstResembleDetectSink * self, Stream * stream,
-    GstCaps * caps)
+is_group_member (GstResembleDetectSink * self, Stream * stream)
 {
+  return stream->queue && !stream->solo && (self->have_video
+      || stream->media_type == RD_MEDIA_TYPE_VIDEO);
+}
+
+/* Whether @container takes every member's caps; the first that it does not
+ * take is returned in @refused. */
+static gboolean
+container_accepts_members (const ContainerInfo * info, GPtrArray * members,
+    Stream ** refused)
+{
+  for (guint i = 0; i < members->len; i++) {
+    Stream *member = members->pdata[i];
+    if (!container_accepts_caps (info, member->caps)) {
+      *refused = member;
+      return FALSE;
+    }
+  }
+  return TRUE;
+}
+
+/* Makes the splitmuxsink for @members (leader first: the video stream if
+ * any) and links their queues to it. Called with the streams lock. */
+static GstElement *
+segmenter_create_locked (GstResembleDetectSink * self, GPtrArray * members,
+    GError ** error)
+{
+  Stream *leader = members->pdata[0];
+  Stream *refused = NULL;
   GstResembleDetectContainer container;
   const ContainerInfo *info;
   GstElement *splitmux, *muxer;
   GstClockTime segment_duration;
-  g_autoptr (GstPad) queue_src = NULL;
+  gboolean automatic;
 
   GST_OBJECT_LOCK (self);
   container = self->container;
   segment_duration = self->segment_duration;
   GST_OBJECT_UNLOCK (self);
 
-  if (container == GST_RESEMBLE_DETECT_CONTAINER_AUTO)
-    container = container_for_caps (caps);
+  automatic = container == GST_RESEMBLE_DETECT_CONTAINER_AUTO;
+  if (automatic)
+    container = container_for_caps (leader->caps);
   info = container_info (container);
 
   if (info->refusal) {
-    GST_ELEMENT_ERROR (self, STREAM, WRONG_TYPE,
-        ("container=%s is not supported: %s.", info->extension, info->refusal),
-        ("pad %s, caps %" GST_PTR_FORMAT, stream->name, caps));
-    return FALSE;
+    g_set_error (error, GST_STREAM_ERROR, GST_STREAM_ERROR_WRONG_TYPE,
+        "container=%s is not supported: %s.", info->extension, info->refusal);
+    return NULL;
   }
-  if (!container_accepts_caps (info, caps)) {
-    GST_ELEMENT_ERROR (self, STREAM, WRONG_TYPE,
-        ("container=%s cannot hold %s on pad %s.", info->extension,
-            gst_structure_get_name (gst_caps_get_structure (caps, 0)),
-            stream->name), ("caps %" GST_PTR_FORMAT, caps));
-    return FALSE;
+  if (!container_accepts_members (info, members, &refused) && automatic) {
+    /* e.g. H.264 with raw audio: Matroska takes both */
+    info = container_info (GST_RESEMBLE_DETECT_CONTAINER_MKV);
+  }
+  if (!container_accepts_members (info, members, &refused)) {
+    g_set_error (error, GST_STREAM_ERROR, GST_STREAM_ERROR_WRONG_TYPE,
+        "container=%s cannot hold %s on pad %s.", info->extension,
+        gst_structure_get_name (gst_caps_get_structure (refused->caps, 0)),
+        refused->name);
+    return NULL;
   }
 
   muxer = gst_element_factory_make (info->muxer, NULL);
   splitmux = gst_element_factory_make ("splitmuxsink", NULL);
   if (muxer == NULL || splitmux == NULL) {
-    if (muxer)
-      gst_object_unref (muxer);
-    if (splitmux)
-      gst_object_unref (splitmux);
-    GST_ELEMENT_ERROR (self, CORE, MISSING_PLUGIN,
-        ("splitmuxsink or %s is missing (gst-plugins-good).", info->muxer),
-        (NULL));
-    return FALSE;
+    gst_clear_object (&muxer);
+    gst_clear_object (&splitmux);
+    g_set_error (error, GST_CORE_ERROR, GST_CORE_ERROR_MISSING_PLUGIN,
+        "splitmuxsink or %s is missing (gst-plugins-good).", info->muxer);
+    return NULL;
   }
 
-  g_free (stream->extension);
-  stream->extension = g_strdup (info->extension);
-  stream->fragment_start = GST_CLOCK_TIME_NONE;
+  g_free (leader->extension);
+  leader->extension = g_strdup (info->extension);
+  leader->fragment_start = GST_CLOCK_TIME_NONE;
 
   /* The bin handles its children's async state changes itself: a sink
    * added while the pipeline plays must not make the pipeline lose its
    * state. Keyframe requests keep video segments close to the duration. */
   g_object_set (splitmux, "muxer", muxer, "max-size-time", segment_duration,
-      "send-keyframe-requests", stream->media_type == RD_MEDIA_TYPE_VIDEO,
+      "send-keyframe-requests", leader->media_type == RD_MEDIA_TYPE_VIDEO,
       "async-handling", TRUE, NULL);
   g_signal_connect (splitmux, "format-location-full",
-      G_CALLBACK (format_location_cb), stream);
-
+      G_CALLBACK (format_location_cb), leader);
   gst_bin_add (GST_BIN_CAST (self), splitmux);
-  stream->splitmux_pad = gst_element_request_pad_simple (splitmux,
-      stream->media_type == RD_MEDIA_TYPE_VIDEO ? "video" : "audio_%u");
-  queue_src = gst_element_get_static_pad (stream->queue, "src");
-  if (stream->splitmux_pad == NULL
-      || gst_pad_link (queue_src, stream->splitmux_pad) != GST_PAD_LINK_OK) {
-    GST_ELEMENT_ERROR (self, CORE, NEGOTIATION,
-        ("Could not link pad %s to splitmuxsink.", stream->name), (NULL));
-    return FALSE;
+
+  for (guint i = 0; i < members->len; i++) {
+    Stream *member = members->pdata[i];
+    g_autoptr (GstPad) queue_src = gst_element_get_static_pad (member->queue,
+        "src");
+
+    member->splitmux_pad = gst_element_request_pad_simple (splitmux,
+        member->media_type == RD_MEDIA_TYPE_VIDEO ? "video" : "audio_%u");
+    if (member->splitmux_pad == NULL
+        || gst_pad_link (queue_src, member->splitmux_pad) != GST_PAD_LINK_OK) {
+      g_set_error (error, GST_CORE_ERROR, GST_CORE_ERROR_NEGOTIATION,
+          "Could not link pad %s to splitmuxsink.", member->name);
+      /* the next teardown removes what was made */
+      member->splitmux = splitmux;
+      return NULL;
+    }
+    member->splitmux = splitmux;
   }
-  stream->splitmux = splitmux;
-  gst_element_sync_state_with_parent (splitmux);
-  GST_INFO_OBJECT (self, "pad %s: %s segments of %" GST_TIME_FORMAT " via %s",
-      stream->name, info->extension, GST_TIME_ARGS (segment_duration),
-      info->muxer);
-  return TRUE;
+  GST_INFO_OBJECT (self, "%s segments of %" GST_TIME_FORMAT " via %s for %u "
+      "pad(s), led by %s", info->extension, GST_TIME_ARGS (segment_duration),
+      info->muxer, members->len, leader->name);
+  return splitmux;
 }
 
+/* Unlinks @stream from its segmenter; the segmenter goes when no stream
+ * feeds it any more. splitmuxsink drops its muxer when it stops and its
+ * release_pad then fails: removing it releases its pads with it. Called
+ * with the streams lock. */
 static void
-stream_teardown_splitmux (GstResembleDetectSink * self, Stream * stream)
+stream_detach_locked (GstResembleDetectSink * self, Stream * stream)
 {
   GstElement *splitmux = stream->splitmux;
 
+  gst_clear_caps (&stream->caps);
+  stream->finished = FALSE;
+  stream->solo = FALSE;
   if (splitmux == NULL)
     return;
   stream->splitmux = NULL;
-  /* splitmuxsink drops its muxer when it stops, and its release_pad then
-   * fails: unlinking and removing it releases its pads with it. */
   if (stream->splitmux_pad) {
     g_autoptr (GstPad) queue_src = gst_element_get_static_pad (stream->queue,
         "src");
     gst_pad_unlink (queue_src, stream->splitmux_pad);
     gst_clear_object (&stream->splitmux_pad);
   }
+  for (GList * l = self->streams; l; l = l->next) {
+    if (((Stream *) l->data)->splitmux == splitmux)
+      return;
+  }
   gst_element_set_state (splitmux, GST_STATE_NULL);
   gst_bin_remove (GST_BIN_CAST (self), splitmux);
+}
+
+/* Waits until @stream is linked to its segmenter, making the segmenter when
+ * @stream completes the set of caps it needs. Runs on @stream's streaming
+ * thread with the first CAPS event. */
+static gboolean
+stream_attach (GstResembleDetectSink * self, Stream * stream, GstCaps * caps)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GPtrArray) members = g_ptr_array_new ();
+  GstElement *splitmux = NULL;
+  gboolean ok;
+
+  STREAMS_LOCK (self);
+  if (stream->splitmux) {
+    STREAMS_UNLOCK (self);
+    return TRUE;
+  }
+  gst_caps_replace (&stream->caps, caps);
+  if (!is_group_member (self, stream) || self->group_state ==
+      GROUP_STATE_READY) {
+    /* audio without video, or audio arriving once the video segmenter
+     * runs (its muxer takes no new pad): a segmenter of its own */
+    stream->solo = TRUE;
+    g_ptr_array_add (members, stream);
+    splitmux = segmenter_create_locked (self, members, &error);
+  } else {
+    while (TRUE) {
+      gboolean complete = TRUE;
+
+      if (self->flushing || self->group_state == GROUP_STATE_FAILED
+          || self->group_state == GROUP_STATE_READY)
+        break;
+      g_ptr_array_set_size (members, 0);
+      for (GList * l = self->streams; l; l = l->next) {
+        Stream *s = l->data;
+        if (!is_group_member (self, s) || s->finished)
+          continue;
+        if (s->caps == NULL)
+          complete = FALSE;
+        else if (s->media_type == RD_MEDIA_TYPE_VIDEO)
+          g_ptr_array_insert (members, 0, s);
+        else
+          g_ptr_array_add (members, s);
+      }
+      if (complete && self->group_state == GROUP_STATE_NONE) {
+        self->group_state = GROUP_STATE_CREATING;
+        splitmux = segmenter_create_locked (self, members, &error);
+        if (splitmux == NULL)
+          self->group_state = GROUP_STATE_FAILED;
+        break;
+      }
+      GST_DEBUG_OBJECT (self, "pad %s waits for the caps of the other pads",
+          stream->name);
+      g_cond_wait (&self->streams_cond, &self->streams_lock);
+    }
+  }
+  STREAMS_UNLOCK (self);
+
+  if (splitmux)
+    gst_element_sync_state_with_parent (splitmux);
+
+  STREAMS_LOCK (self);
+  if (splitmux && !stream->solo) {
+    self->group_state = GROUP_STATE_READY;
+    g_cond_broadcast (&self->streams_cond);
+  } else if (!stream->solo && self->group_state == GROUP_STATE_FAILED) {
+    g_cond_broadcast (&self->streams_cond);
+  }
+  ok = stream->splitmux != NULL && !self->flushing;
+  STREAMS_UNLOCK (self);
+
+  if (error) {
+    GST_ELEMENT_ERROR (self, STREAM, WRONG_TYPE, ("%s", error->message),
+        ("pad %s, caps %" GST_PTR_FORMAT, stream->name, caps));
+  }
+  return ok;
 }
 
 static gboolean
@@ -907,19 +1084,38 @@ segment_pad_event (GstPad * pad, GstObject * parent, GstEvent * event)
   GstResembleDetectSink *self = GST_RESEMBLE_DETECT_SINK (parent);
   Stream *stream = gst_pad_get_element_private (pad);
 
-  if (GST_EVENT_TYPE (event) == GST_EVENT_CAPS) {
-    GstCaps *caps;
-    gboolean ok = TRUE;
+  switch (GST_EVENT_TYPE (event)) {
+    case GST_EVENT_CAPS:{
+      GstCaps *caps;
 
-    gst_event_parse_caps (event, &caps);
-    STREAMS_LOCK (self);
-    if (stream->splitmux == NULL)
-      ok = stream_setup_splitmux (self, stream, caps);
-    STREAMS_UNLOCK (self);
-    if (!ok) {
-      gst_event_unref (event);
-      return FALSE;
+      gst_event_parse_caps (event, &caps);
+      if (!stream_attach (self, stream, caps)) {
+        gst_event_unref (event);
+        return FALSE;
+      }
+      break;
     }
+    case GST_EVENT_EOS:
+      /* a stream that ends before its caps must not hold up the others */
+      STREAMS_LOCK (self);
+      stream->finished = TRUE;
+      g_cond_broadcast (&self->streams_cond);
+      STREAMS_UNLOCK (self);
+      break;
+    case GST_EVENT_FLUSH_START:
+      STREAMS_LOCK (self);
+      self->flushing = TRUE;
+      g_cond_broadcast (&self->streams_cond);
+      STREAMS_UNLOCK (self);
+      break;
+    case GST_EVENT_FLUSH_STOP:
+      STREAMS_LOCK (self);
+      self->flushing = FALSE;
+      stream->finished = FALSE;
+      STREAMS_UNLOCK (self);
+      break;
+    default:
+      break;
   }
   return gst_pad_event_default (pad, parent, event);
 }
@@ -929,6 +1125,7 @@ segment_pad_event (GstPad * pad, GstObject * parent, GstEvent * event)
 static void
 stream_free (Stream * stream)
 {
+  gst_clear_caps (&stream->caps);
   g_free (stream->name);
   g_free (stream->extension);
   g_free (stream);
@@ -1027,7 +1224,7 @@ gst_resemble_detect_sink_release_pad (GstElement * element, GstPad * pad)
   self->streams = g_list_remove (self->streams, stream);
   if (stream->media_type == RD_MEDIA_TYPE_VIDEO)
     self->have_video = FALSE;
-  stream_teardown_splitmux (self, stream);
+  stream_detach_locked (self, stream);
   STREAMS_UNLOCK (self);
 
   child = stream->queue ? stream->queue : stream->appsink;
@@ -1041,12 +1238,16 @@ gst_resemble_detect_sink_release_pad (GstElement * element, GstPad * pad)
 static Stream *
 stream_for_splitmux_locked (GstResembleDetectSink * self, GstObject * src)
 {
+  Stream *found = NULL;
+
+  /* the segmenter's leader names its files: video before audio */
   for (GList * l = self->streams; l; l = l->next) {
     Stream *stream = l->data;
-    if (stream->splitmux && GST_OBJECT_CAST (stream->splitmux) == src)
-      return stream;
+    if (stream->splitmux && GST_OBJECT_CAST (stream->splitmux) == src
+        && (found == NULL || stream->media_type == RD_MEDIA_TYPE_VIDEO))
+      found = stream;
   }
-  return NULL;
+  return found;
 }
 
 /* splitmuxsink's fragment messages give each segment's running-time range;
@@ -1100,12 +1301,29 @@ gst_resemble_detect_sink_post_message (GstElement * element,
 
   if (GST_MESSAGE_TYPE (message) == GST_MESSAGE_EOS
       && GST_MESSAGE_SRC (message) == GST_OBJECT_CAST (element)) {
-    GQueue messages = G_QUEUE_INIT;
+    Outbox outbox = OUTBOX_INIT;
+    gboolean wait_on_eos;
 
     BATCH_LOCK (self);
-    close_batch_locked (self, &messages);
+    close_batch_locked (self, &outbox);
     BATCH_UNLOCK (self);
-    post_messages (self, &messages);
+    outbox_flush (self, &outbox);
+
+    GST_OBJECT_LOCK (self);
+    wait_on_eos = self->wait_on_eos;
+    GST_OBJECT_UNLOCK (self);
+    /* Held until the client's idle report, which checks under the same
+     * lock: no batch can end unseen between the check and the hold. */
+    CLIENT_LOCK (self);
+    if (wait_on_eos && self->client && rd_client_get_pending (self->client)) {
+      GST_INFO_OBJECT (self, "holding EOS until %u batches end",
+          rd_client_get_pending (self->client));
+      gst_message_replace (&self->held_eos, message);
+      gst_message_unref (message);
+      CLIENT_UNLOCK (self);
+      return TRUE;
+    }
+    CLIENT_UNLOCK (self);
   }
   return GST_ELEMENT_CLASS (parent_class)->post_message (element, message);
 }
@@ -1113,13 +1331,282 @@ gst_resemble_detect_sink_post_message (GstElement * element,
 static void
 gst_resemble_detect_sink_submit_now (GstResembleDetectSink * self)
 {
-  GQueue messages = G_QUEUE_INIT;
+  Outbox outbox = OUTBOX_INIT;
 
   GST_DEBUG_OBJECT (self, "submit-now");
   BATCH_LOCK (self);
-  close_batch_locked (self, &messages);
+  close_batch_locked (self, &outbox);
   BATCH_UNLOCK (self);
-  post_messages (self, &messages);
+  outbox_flush (self, &outbox);
+}
+
+/* ---- the client's reports, on its thread --------------------------------- */
+
+static void
+set_string_array (GstStructure * s, const gchar * field, gchar ** strings,
+    guint n)
+{
+  g_auto (GValue) array = G_VALUE_INIT;
+
+  gst_value_array_init (&array, n);
+  for (guint i = 0; i < n; i++) {
+    GValue v = G_VALUE_INIT;
+    g_value_init (&v, G_TYPE_STRING);
+    g_value_set_string (&v, strings[i] ? strings[i] : "");
+    gst_value_array_append_and_take_value (&array, &v);
+  }
+  gst_structure_set_value (s, field, &array);
+}
+
+static void
+set_detect_uuids (GstStructure * s, const RdBatch * batch)
+{
+  g_autofree gchar **uuids = g_new0 (gchar *, batch->files->len + 1);
+
+  for (guint i = 0; i < batch->files->len; i++)
+    uuids[i] = ((RdBatchFile *) batch->files->pdata[i])->detect_uuid;
+  set_string_array (s, "detect-uuids", uuids, batch->files->len);
+}
+
+static void
+set_files (GstStructure * s, const RdBatch * batch)
+{
+  g_auto (GStrv) paths = rd_batch_dup_paths (batch);
+
+  set_string_array (s, "files", paths, batch->files->len);
+}
+
+static void
+post_element_message (GstResembleDetectSink * self, GstStructure * s)
+{
+  gst_element_post_message (GST_ELEMENT_CAST (self),
+      gst_message_new_element (GST_OBJECT_CAST (self), s));
+}
+
+static void
+client_submitted (const RdBatch * batch, gpointer user_data)
+{
+  GstResembleDetectSink *self = user_data;
+  GstStructure *s = gst_structure_new ("resemble-detect-batch-submitted",
+      "index", G_TYPE_UINT, batch->index,
+      "uuid", G_TYPE_STRING, batch->uuid,
+      "total-files", G_TYPE_UINT, batch->files->len,
+      "total-bytes", G_TYPE_UINT64, batch->total_bytes, NULL);
+
+  set_detect_uuids (s, batch);
+  set_files (s, batch);
+  GST_INFO_OBJECT (self, "batch %u accepted as %s", batch->index, batch->uuid);
+  post_element_message (self, s);
+}
+
+static void
+client_status (const RdBatch * batch, gpointer user_data)
+{
+  GstResembleDetectSink *self = user_data;
+
+  post_element_message (self,
+      gst_structure_new ("resemble-detect-batch-status",
+          "index", G_TYPE_UINT, batch->index,
+          "uuid", G_TYPE_STRING, batch->uuid,
+          "status", G_TYPE_STRING, batch->status ? batch->status : "",
+          "completed-count", G_TYPE_UINT, batch->completed_count,
+          "failed-count", G_TYPE_UINT, batch->failed_count, NULL));
+}
+
+static void
+client_progress (const RdBatch * batch, guint64 sent, guint64 total,
+    gpointer user_data)
+{
+  GstResembleDetectSink *self = user_data;
+  g_autofree gchar *code = g_strdup_printf ("upload-batch-%06u", batch->index);
+  g_autofree gchar *text = NULL;
+  GstProgressType type = GST_PROGRESS_TYPE_CONTINUE;
+  GstMessage *msg;
+
+  if (sent == 0)
+    type = GST_PROGRESS_TYPE_START;
+  else if (sent >= total)
+    type = GST_PROGRESS_TYPE_COMPLETE;
+  text = g_strdup_printf ("Uploading batch %u: %" G_GUINT64_FORMAT " of %"
+      G_GUINT64_FORMAT " bytes", batch->index, sent, total);
+  msg = gst_message_new_progress (GST_OBJECT_CAST (self), type, code, text);
+  gst_message_set_seqnum (msg, batch->index);
+  gst_structure_set ((GstStructure *) gst_message_get_structure (msg),
+      "index", G_TYPE_UINT, batch->index,
+      "sent-bytes", G_TYPE_UINT64, sent,
+      "total-bytes", G_TYPE_UINT64, total, NULL);
+  gst_element_post_message (GST_ELEMENT_CAST (self), msg);
+}
+
+static void
+client_result (const RdBatch * batch, guint file_index,
+    const GstStructure * result, gpointer user_data)
+{
+  GstResembleDetectSink *self = user_data;
+
+  post_element_message (self, gst_structure_copy (result));
+}
+
+static void
+client_done (const RdBatch * batch, const GPtrArray * results,
+    gpointer user_data)
+{
+  GstResembleDetectSink *self = user_data;
+  g_auto (GValue) array = G_VALUE_INIT;
+  GstStructure *s = gst_structure_new ("resemble-detect-batch-done",
+      "index", G_TYPE_UINT, batch->index,
+      "uuid", G_TYPE_STRING, batch->uuid,
+      "status", G_TYPE_STRING, batch->status ? batch->status : "",
+      "total-files", G_TYPE_UINT, batch->files->len,
+      "completed-count", G_TYPE_UINT, batch->completed_count,
+      "failed-count", G_TYPE_UINT, batch->failed_count, NULL);
+
+  set_detect_uuids (s, batch);
+  gst_value_array_init (&array, results->len);
+  for (guint i = 0; i < results->len; i++) {
+    GValue v = G_VALUE_INIT;
+    g_value_init (&v, GST_TYPE_STRUCTURE);
+    g_value_set_boxed (&v, results->pdata[i]);
+    gst_value_array_append_and_take_value (&array, &v);
+  }
+  gst_structure_set_value (s, "results", &array);
+  GST_INFO_OBJECT (self, "batch %u (%s) done: %s", batch->index, batch->uuid,
+      batch->status);
+  BATCH_LOCK (self);
+  self->spool_bytes -= MIN (self->spool_bytes, batch->total_bytes);
+  BATCH_UNLOCK (self);
+  post_element_message (self, s);
+}
+
+/* A server (or a proxy) may echo request headers into its error text. */
+static gchar *
+redact_token (GstResembleDetectSink * self, const gchar * text)
+{
+  g_autofree gchar *token = NULL;
+
+  GST_OBJECT_LOCK (self);
+  token = g_strdup (self->api_token ? self->api_token :
+      g_getenv ("RESEMBLE_API_TOKEN"));
+  GST_OBJECT_UNLOCK (self);
+  if (token == NULL || *token == '\0' || strstr (text, token) == NULL)
+    return g_strdup (text);
+  {
+    g_auto (GStrv) parts = g_strsplit (text, token, -1);
+    return g_strjoinv ("[redacted]", parts);
+  }
+}
+
+static void
+client_error (const RdBatch * batch, guint http_status, const gchar * reason,
+    const GstStructure * details, gboolean cancelled, gpointer user_data)
+{
+  GstResembleDetectSink *self = user_data;
+  g_autofree gchar *manifest = rd_manifest_path (batch);
+  g_autofree gchar *safe_reason = redact_token (self, reason ? reason : "");
+  GstStructure *s;
+
+  reason = safe_reason;
+  s = gst_structure_new ("resemble-detect-batch-error",
+      "index", G_TYPE_UINT, batch->index,
+      "http-status", G_TYPE_UINT, http_status,
+      "reason", G_TYPE_STRING, reason,
+      "cancelled", G_TYPE_BOOLEAN, cancelled,
+      "total-files", G_TYPE_UINT, batch->files->len,
+      "total-bytes", G_TYPE_UINT64, batch->total_bytes,
+      "manifest", G_TYPE_STRING, manifest, NULL);
+
+  if (batch->uuid)
+    gst_structure_set (s, "uuid", G_TYPE_STRING, batch->uuid, NULL);
+  if (details) {
+    gst_structure_set (s, "details", GST_TYPE_STRUCTURE, details, NULL);
+  } else {
+    g_autoptr (GstStructure) empty = gst_structure_new_empty ("details");
+    gst_structure_set (s, "details", GST_TYPE_STRUCTURE, empty, NULL);
+  }
+  set_files (s, batch);
+
+  if (!cancelled) {
+    GST_ELEMENT_WARNING_WITH_DETAILS (self, RESOURCE, WRITE,
+        ("Batch %u failed: %s", batch->index, reason),
+        ("files and manifest kept in %s", batch->dir),
+        ("http-status-code", G_TYPE_UINT, http_status,
+            "batch-index", G_TYPE_UINT, batch->index, NULL));
+  }
+  post_element_message (self, s);
+}
+
+static void
+client_unauthorized (const gchar * reason, gpointer user_data)
+{
+  GstResembleDetectSink *self = user_data;
+  g_autofree gchar *safe_reason = redact_token (self, reason ? reason : "");
+
+  GST_ELEMENT_ERROR_WITH_DETAILS (self, RESOURCE, NOT_AUTHORIZED,
+      ("The API refused the token: %s", safe_reason),
+      ("every batch stays on disk; set a valid api-token or "
+          "RESEMBLE_API_TOKEN"),
+      ("http-status-code", G_TYPE_UINT, 401, NULL));
+}
+
+/* The last batch ended: release an EOS held for it. */
+static void
+client_idle (gpointer user_data)
+{
+  GstResembleDetectSink *self = user_data;
+  GstMessage *eos;
+
+  CLIENT_LOCK (self);
+  eos = g_steal_pointer (&self->held_eos);
+  CLIENT_UNLOCK (self);
+  if (eos) {
+    GST_INFO_OBJECT (self, "every batch ended: releasing EOS");
+    GST_ELEMENT_CLASS (parent_class)->post_message (GST_ELEMENT_CAST (self),
+        eos);
+  }
+}
+
+static const RdClientCallbacks client_callbacks = {
+  client_submitted,
+  client_status,
+  client_progress,
+  client_result,
+  client_done,
+  client_error,
+  client_unauthorized,
+  client_idle,
+};
+
+static RdClient *
+gst_resemble_detect_sink_make_client (GstResembleDetectSink * self)
+{
+  g_autofree gchar *user_agent = g_strdup_printf ("gst-resembledetect/%s",
+      VERSION);
+  g_autofree gchar *api_url = NULL;
+  g_autofree gchar *token = NULL;
+  RdClientConfig config = { 0, };
+  RdClient *client;
+
+  GST_OBJECT_LOCK (self);
+  api_url = g_strdup (self->api_url);
+  token = g_strdup (self->api_token ? self->api_token :
+      g_getenv ("RESEMBLE_API_TOKEN"));
+  config.max_retries = self->max_retries;
+  config.max_in_flight = self->max_in_flight;
+  config.poll_interval = self->poll_interval;
+  config.poll_max_interval = MAX (self->poll_max_interval,
+      self->poll_interval);
+  config.poll_timeout = self->poll_timeout;
+  config.fetch_results = self->fetch_results;
+  config.keep_files = self->keep_files;
+  GST_OBJECT_UNLOCK (self);
+  config.api_url = api_url;
+  config.token = token;
+  config.user_agent = user_agent;
+
+  client = rd_client_new (&config, &client_callbacks, self);
+  if (token)
+    memset (token, 0, strlen (token));
+  return client;
 }
 
 /* ---- spool --------------------------------------------------------------- */
@@ -1136,13 +1623,25 @@ default_location (GstResembleDetectSink * self)
       leaf, NULL);
 }
 
+static gint
+compare_batch_index (gconstpointer a, gconstpointer b)
+{
+  const RdBatch *batch_a = *(RdBatch **) a;
+  const RdBatch *batch_b = *(RdBatch **) b;
+
+  return batch_a->index < batch_b->index ? -1 : batch_a->index >
+      batch_b->index;
+}
+
 /* Scans an existing spool: batch numbering continues after the highest
- * batch, unfinished batches count towards the spool's size, and a batch
+ * batch, unfinished batches count towards the spool's size and are finished
+ * in index order (closed ones submitted, submitted ones polled), and a batch
  * left open by a previous run is closed (its files are complete). */
 static void
-scan_spool_locked (GstResembleDetectSink * self, GQueue * messages)
+scan_spool_locked (GstResembleDetectSink * self, Outbox * outbox)
 {
   g_autoptr (GDir) dir = g_dir_open (self->spool_dir, 0, NULL);
+  g_autoptr (GPtrArray) unfinished = g_ptr_array_new ();
   const gchar *entry;
 
   self->next_batch_index = 1;
@@ -1168,14 +1667,24 @@ scan_spool_locked (GstResembleDetectSink * self, GQueue * messages)
       self->spool_bytes += batch->total_bytes;
     if (batch->state == RD_BATCH_STATE_OPEN && batch->files->len > 0) {
       batch->state = RD_BATCH_STATE_CLOSED;
-      if (rd_manifest_write (batch, &error))
-        g_queue_push_tail (messages,
-            gst_message_new_element (GST_OBJECT_CAST (self),
-                batch_closed_structure (batch)));
-      else
+      if (!rd_manifest_write (batch, &error)) {
         GST_WARNING_OBJECT (self, "%s", error->message);
+        continue;
+      }
+      g_queue_push_tail (&outbox->messages,
+          gst_message_new_element (GST_OBJECT_CAST (self),
+              batch_closed_structure (batch)));
+    }
+    if (batch->state == RD_BATCH_STATE_CLOSED
+        || batch->state == RD_BATCH_STATE_SUBMITTED) {
+      GST_INFO_OBJECT (self, "resuming %s batch %u",
+          rd_batch_state_to_string (batch->state), batch->index);
+      g_ptr_array_add (unfinished, g_steal_pointer (&batch));
     }
   }
+  g_ptr_array_sort (unfinished, compare_batch_index);
+  for (guint i = 0; i < unfinished->len; i++)
+    g_queue_push_tail (&outbox->batches, unfinished->pdata[i]);
 }
 
 static gboolean
@@ -1183,7 +1692,9 @@ gst_resemble_detect_sink_start (GstResembleDetectSink * self)
 {
   g_autofree gchar *location = NULL;
   g_autofree gchar *incoming = NULL;
-  GQueue messages = G_QUEUE_INIT;
+  g_autoptr (GError) error = NULL;
+  Outbox outbox = OUTBOX_INIT;
+  RdClient *client;
 
   GST_OBJECT_LOCK (self);
   location = g_strdup (self->location);
@@ -1201,32 +1712,58 @@ gst_resemble_detect_sink_start (GstResembleDetectSink * self)
   }
   g_chmod (location, 0700);
 
+  client = gst_resemble_detect_sink_make_client (self);
+  if (!rd_client_start (client, &error)) {
+    rd_client_free (client);
+    GST_ELEMENT_ERROR (self, RESOURCE, FAILED,
+        ("Could not start the network thread."), ("%s", error->message));
+    return FALSE;
+  }
+  CLIENT_LOCK (self);
+  self->client = client;
+  CLIENT_UNLOCK (self);
+
   BATCH_LOCK (self);
   self->spool_dir = g_steal_pointer (&location);
   self->incoming_dir = g_steal_pointer (&incoming);
   self->skipped_bytes = 0;
-  scan_spool_locked (self, &messages);
+  scan_spool_locked (self, &outbox);
   GST_INFO_OBJECT (self, "spool %s, next batch %u, %" G_GUINT64_FORMAT
       " bytes pending", self->spool_dir, self->next_batch_index,
       self->spool_bytes);
   BATCH_UNLOCK (self);
-  post_messages (self, &messages);
+  outbox_flush (self, &outbox);
   return TRUE;
 }
 
 static void
 gst_resemble_detect_sink_stop (GstResembleDetectSink * self)
 {
-  GQueue messages = G_QUEUE_INIT;
+  Outbox outbox = OUTBOX_INIT;
+  RdClient *client;
 
-  /* Files of the open batch are complete: close it so that it is submitted,
-   * here or by the next run on this spool. */
+  /* Files of the open batch are complete: close it. The client reports it
+   * (and every unfinished batch) as cancelled; its manifest says closed or
+   * submitted, and the next run on this spool finishes it. */
   BATCH_LOCK (self);
-  close_batch_locked (self, &messages);
+  close_batch_locked (self, &outbox);
+  unschedule_timeout_locked (self);
+  BATCH_UNLOCK (self);
+  outbox_flush (self, &outbox);
+
+  CLIENT_LOCK (self);
+  client = g_steal_pointer (&self->client);
+  gst_clear_message (&self->held_eos);
+  CLIENT_UNLOCK (self);
+  if (client) {
+    rd_client_stop (client);
+    rd_client_free (client);
+  }
+
+  BATCH_LOCK (self);
   g_clear_pointer (&self->spool_dir, g_free);
   g_clear_pointer (&self->incoming_dir, g_free);
   BATCH_UNLOCK (self);
-  post_messages (self, &messages);
 }
 
 static GstStateChangeReturn
@@ -1238,8 +1775,19 @@ gst_resemble_detect_sink_change_state (GstElement * element,
 
   switch (transition) {
     case GST_STATE_CHANGE_READY_TO_PAUSED:
+      STREAMS_LOCK (self);
+      self->flushing = FALSE;
+      self->group_state = GROUP_STATE_NONE;
+      STREAMS_UNLOCK (self);
       if (!gst_resemble_detect_sink_start (self))
         return GST_STATE_CHANGE_FAILURE;
+      break;
+    case GST_STATE_CHANGE_PAUSED_TO_READY:
+      /* wake streams waiting for each other's caps before the pads stop */
+      STREAMS_LOCK (self);
+      self->flushing = TRUE;
+      g_cond_broadcast (&self->streams_cond);
+      STREAMS_UNLOCK (self);
       break;
     default:
       break;
@@ -1256,7 +1804,8 @@ gst_resemble_detect_sink_change_state (GstElement * element,
        * anew on its first CAPS events. */
       STREAMS_LOCK (self);
       for (GList * l = self->streams; l; l = l->next)
-        stream_teardown_splitmux (self, l->data);
+        stream_detach_locked (self, l->data);
+      self->group_state = GROUP_STATE_NONE;
       STREAMS_UNLOCK (self);
       GST_OBJECT_FLAG_SET (self, GST_ELEMENT_FLAG_SINK);
       break;
@@ -1728,7 +2277,9 @@ static void
 gst_resemble_detect_sink_init (GstResembleDetectSink * self)
 {
   g_mutex_init (&self->streams_lock);
+  g_cond_init (&self->streams_cond);
   g_mutex_init (&self->batch_lock);
+  g_mutex_init (&self->client_lock);
   self->api_url = g_strdup (DEFAULT_API_URL);
   self->container = DEFAULT_CONTAINER;
   self->segment_duration = DEFAULT_SEGMENT_DURATION;
@@ -1779,6 +2330,8 @@ gst_resemble_detect_sink_finalize (GObject * object)
   g_free (self->spool_dir);
   g_free (self->incoming_dir);
   g_mutex_clear (&self->streams_lock);
+  g_cond_clear (&self->streams_cond);
   g_mutex_clear (&self->batch_lock);
+  g_mutex_clear (&self->client_lock);
   G_OBJECT_CLASS (parent_class)->finalize (object);
 }

@@ -473,6 +473,62 @@ GST_START_TEST (test_segments_play_and_cover_the_input)
 
 GST_END_TEST;
 
+typedef struct {
+  const gchar *elements;
+  const gchar *audio;           /* audio branch up to the sink */
+  const gchar *extension;
+} AvCase;
+
+static const AvCase av_cases[] = {
+  {"x264enc avenc_aac mp4mux", "audioconvert ! avenc_aac", "mp4"},
+  /* mp4mux takes no raw audio: auto falls back to Matroska */
+  {"x264enc matroskamux", "audioconvert", "mkv"},
+};
+
+GST_START_TEST (test_audio_and_video_share_segment_files)
+{
+  const AvCase *c = &av_cases[__i__];
+  g_autofree gchar *spool = make_spool ();
+  g_autoptr (RdBatch) batch = NULL;
+  GstElement *pipeline;
+  RunResult r;
+
+  if (!have_elements (c->elements))
+    return;
+  pipeline = parse ("videotestsrc num-buffers=75 ! "
+      "video/x-raw,width=160,height=120,framerate=30/1 ! "
+      "x264enc tune=zerolatency speed-preset=ultrafast ! s.video "
+      "audiotestsrc num-buffers=250 samplesperbuffer=441 ! "
+      "audio/x-raw,rate=44100,channels=1 ! %s ! s.audio_0 "
+      "resembledetectsink name=s location=%s segment-duration=%"
+      G_GUINT64_FORMAT, c->audio, spool, SECOND);
+  run_pipeline_full (pipeline, &r, NULL, NULL);
+  fail_unless (r.error == NULL);
+  batch = read_batch (spool, 1);
+  fail_unless_equals_int (batch->files->len, 3);
+  for (guint i = 0; i < batch->files->len; i++) {
+    RdBatchFile *file = batch->files->pdata[i];
+    g_autofree gchar *path = rd_batch_file_path (batch, file);
+    g_autoptr (GstDiscovererInfo) info = discover (path);
+    GList *video = gst_discoverer_info_get_video_streams (info);
+    GList *audio = gst_discoverer_info_get_audio_streams (info);
+
+    fail_unless (g_str_has_prefix (file->name, "video-"), "%s", file->name);
+    fail_unless (g_str_has_suffix (file->name, c->extension), "%s",
+        file->name);
+    fail_unless_equals_int (file->media_type, RD_MEDIA_TYPE_VIDEO);
+    fail_unless_equals_int (g_list_length (video), 1);
+    fail_unless_equals_int (g_list_length (audio), 1);
+    gst_discoverer_stream_info_list_free (video);
+    gst_discoverer_stream_info_list_free (audio);
+  }
+  run_result_clear (&r);
+  gst_object_unref (pipeline);
+  remove_tree (spool);
+}
+
+GST_END_TEST;
+
 GST_START_TEST (test_caps_container_mismatch_is_refused)
 {
   g_autofree gchar *spool = make_spool ();
@@ -981,6 +1037,8 @@ resembledetectsink_suite (void)
   tcase_add_test (tc, test_spool_is_private_to_the_user);
   tcase_add_loop_test (tc, test_segments_play_and_cover_the_input, 0,
       G_N_ELEMENTS (segment_cases));
+  tcase_add_loop_test (tc, test_audio_and_video_share_segment_files, 0,
+      G_N_ELEMENTS (av_cases));
   tcase_add_test (tc, test_caps_container_mismatch_is_refused);
   tcase_add_test (tc, test_refused_containers_say_why);
   tcase_add_test (tc, test_max_batch_bytes_closes_a_batch);

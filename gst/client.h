@@ -1,0 +1,95 @@
+/* The API client: one network thread with its own GMainContext and
+ * SoupSession that submits closed batches, follows them to a terminal state,
+ * fetches each file's verdict, and retries what is safe to retry. The element
+ * talks to it only through this header; the client is the only file that
+ * knows HTTP. Callbacks run on the client's thread. */
+#pragma once
+
+#include <gst/gst.h>
+#include "batch.h"
+
+G_BEGIN_DECLS
+
+typedef struct _RdClient RdClient;
+
+typedef struct {
+  const gchar *api_url;         /* e.g. "https://app.resemble.ai/api/v2" */
+  const gchar *token;           /* never logged */
+  const gchar *user_agent;      /* "gst-resembledetect/VERSION" */
+  guint max_retries;
+  guint max_in_flight;          /* batches POSTed and not yet terminal */
+  GstClockTime poll_interval;
+  GstClockTime poll_max_interval;
+  GstClockTime poll_timeout;
+  gboolean fetch_results;
+  gboolean keep_files;
+} RdClientConfig;
+
+/* What the client reports. Every batch handed to rd_client_submit() ends in
+ * exactly one call of done or error (also when stopped: error with
+ * cancelled = TRUE, so the element may choose not to post it). The batch's
+ * manifest is written before each callback. */
+typedef struct {
+  /* the API accepted the batch (202); uuid and detect uuids are set */
+  void (*submitted) (const RdBatch * batch, gpointer user_data);
+  /* the counts changed while polling */
+  void (*status) (const RdBatch * batch, gpointer user_data);
+  /* upload progress of a batch, in bytes of the request body */
+  void (*progress) (const RdBatch * batch, guint64 sent, guint64 total,
+      gpointer user_data);
+  /* a file's verdict ("resemble-detect-result", with batch-uuid, file,
+   * running-time and duration set); @result stays owned by the client */
+  void (*result) (const RdBatch * batch, guint file_index,
+      const GstStructure * result, gpointer user_data);
+  /* terminal: @results holds one GstStructure per fetched verdict */
+  void (*done) (const RdBatch * batch, const GPtrArray * results,
+      gpointer user_data);
+  /* the batch cannot reach a terminal state; @details may be NULL;
+   * @http_status 0 for network and local failures */
+  void (*error) (const RdBatch * batch, guint http_status,
+      const gchar * reason, const GstStructure * details, gboolean cancelled,
+      gpointer user_data);
+  /* the token was refused (401): every batch will fail the same way */
+  void (*unauthorized) (const gchar * reason, gpointer user_data);
+  /* no batch is queued or in flight any more */
+  void (*idle) (gpointer user_data);
+} RdClientCallbacks;
+
+RdClient *rd_client_new (const RdClientConfig * config,
+    const RdClientCallbacks * callbacks, gpointer user_data);
+/* Starts the network thread. */
+gboolean rd_client_start (RdClient * client, GError ** error);
+/* Takes ownership of @batch (state closed: POST it; state submitted: poll
+ * it). Never blocks: the batch waits in a queue for the network thread. */
+void rd_client_submit (RdClient * client, RdBatch * batch);
+/* Batches queued or in flight, for holding EOS. */
+guint rd_client_get_pending (RdClient * client);
+/* Cancels every request at once, reports every unfinished batch as a
+ * cancelled error (manifests describe what happened), joins the thread. */
+void rd_client_stop (RdClient * client);
+void rd_client_free (RdClient * client);
+
+/* ---- pure rules, exposed for unit tests ---- */
+
+typedef enum {
+  RD_RETRY_NO,                  /* final answer */
+  RD_RETRY_YES,                 /* safe to send again */
+  RD_RETRY_UNKNOWN_OUTCOME,     /* a POST that may have created a batch */
+} RdRetryDecision;
+
+/* @http_status 0: a transport failure (@error set). @body_sent: the whole
+ * request body was written before the failure. */
+RdRetryDecision rd_client_classify (gboolean is_post, guint http_status,
+    const GError * error, gboolean body_sent);
+
+/* Delay before retry @attempt (1-based): Retry-After when the server gave
+ * one (seconds or HTTP date), else exponential backoff from 1 s with
+ * jitter, capped at 60 s. @random is in [0, 1). */
+GstClockTime rd_client_retry_delay (guint attempt, const gchar * retry_after,
+    gdouble random);
+
+/* Next poll interval: 1.5x the previous, capped. */
+GstClockTime rd_client_next_poll_interval (GstClockTime previous,
+    GstClockTime max);
+
+G_END_DECLS

@@ -1,0 +1,848 @@
+/* Element tests of resembledetectsink, part 2: real pipelines submitting
+ * their batches through libsoup to the API emulator on a free loopback port,
+ * and the bus messages that come back. */
+#include <string.h>
+#include <glib/gstdio.h>
+#include <gio/gio.h>
+#include <json-glib/json-glib.h>
+#include <gst/check/gstcheck.h>
+
+#include "batch.h"
+#include "manifest.h"
+#include "emulator.h"
+
+#define TOKEN "check-token-5f3a9c"
+#define ONE_SECOND "1000000000"
+
+static RdEmulator *emulator;
+static gchar *spool;
+
+static void
+remove_tree (const gchar * path)
+{
+  g_autoptr (GFile) file = g_file_new_for_path (path);
+  g_autoptr (GFileEnumerator) en = g_file_enumerate_children (file,
+      G_FILE_ATTRIBUTE_STANDARD_NAME "," G_FILE_ATTRIBUTE_STANDARD_TYPE,
+      G_FILE_QUERY_INFO_NOFOLLOW_SYMLINKS, NULL, NULL);
+  GFileInfo *info;
+
+  while (en && (info = g_file_enumerator_next_file (en, NULL, NULL))) {
+    g_autofree gchar *child = g_build_filename (path,
+        g_file_info_get_name (info), NULL);
+    if (g_file_info_get_file_type (info) == G_FILE_TYPE_DIRECTORY)
+      remove_tree (child);
+    else
+      g_unlink (child);
+    g_object_unref (info);
+  }
+  g_rmdir (path);
+}
+
+static void
+setup (void)
+{
+  g_autoptr (GError) error = NULL;
+
+  emulator = rd_emulator_new ();
+  rd_emulator_set_token (emulator, TOKEN);
+  fail_unless (rd_emulator_start (emulator, "127.0.0.1", 0, &error), "%s",
+      error ? error->message : "");
+  spool = g_dir_make_tmp ("rd-net-XXXXXX", NULL);
+  fail_unless (spool != NULL);
+}
+
+static void
+teardown (void)
+{
+  rd_emulator_free (emulator);
+  emulator = NULL;
+  remove_tree (spool);
+  g_clear_pointer (&spool, g_free);
+}
+
+/* Everything the bus said, in order. */
+typedef struct {
+  GPtrArray *messages;
+  gboolean eos;
+  GstMessage *error;
+} Run;
+
+static void
+run_clear (Run * run)
+{
+  g_clear_pointer (&run->messages, g_ptr_array_unref);
+  gst_clear_message (&run->error);
+}
+
+typedef void (*RunHook) (GstElement * pipeline, GstMessage * msg,
+    gpointer data);
+
+/* Runs @desc (with %s for the sink's common properties) until EOS or error. */
+static void
+run_full (Run * run, const gchar * desc, const gchar * sink_props,
+    RunHook hook, gpointer data)
+{
+  g_autofree gchar *props = g_strdup_printf ("api-url=%s api-token=" TOKEN
+      " location=%s poll-interval=" ONE_SECOND " max-retries=3 %s",
+      rd_emulator_get_base_url (emulator), spool, sink_props ? sink_props : "");
+  g_autofree gchar *full = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GstBus) bus = NULL;
+  GstElement *pipeline;
+
+  full = g_strdup_printf ("%s ! resembledetectsink name=sink %s", desc, props);
+  pipeline = gst_parse_launch (full, &error);
+  fail_unless (pipeline != NULL && error == NULL, "%s: %s", full,
+      error ? error->message : "");
+  bus = gst_element_get_bus (pipeline);
+  run->messages = g_ptr_array_new_with_free_func ((GDestroyNotify)
+      gst_message_unref);
+  run->eos = FALSE;
+  run->error = NULL;
+
+  fail_unless (gst_element_set_state (pipeline, GST_STATE_PLAYING) !=
+      GST_STATE_CHANGE_FAILURE);
+  while (!run->eos && !run->error) {
+    GstMessage *msg = gst_bus_timed_pop (bus, 60 * GST_SECOND);
+
+    fail_unless (msg != NULL, "the pipeline did not finish within 60 s");
+    if (GST_MESSAGE_TYPE (msg) == GST_MESSAGE_EOS)
+      run->eos = TRUE;
+    else if (GST_MESSAGE_TYPE (msg) == GST_MESSAGE_ERROR)
+      run->error = gst_message_ref (msg);
+    if (hook)
+      hook (pipeline, msg, data);
+    if (GST_MESSAGE_TYPE (msg) == GST_MESSAGE_ELEMENT
+        || GST_MESSAGE_TYPE (msg) == GST_MESSAGE_EOS
+        || GST_MESSAGE_TYPE (msg) == GST_MESSAGE_ERROR
+        || GST_MESSAGE_TYPE (msg) == GST_MESSAGE_WARNING
+        || GST_MESSAGE_TYPE (msg) == GST_MESSAGE_PROGRESS)
+      g_ptr_array_add (run->messages, msg);
+    else
+      gst_message_unref (msg);
+  }
+  fail_unless (gst_element_set_state (pipeline, GST_STATE_NULL) ==
+      GST_STATE_CHANGE_SUCCESS);
+  /* what the element posted while stopping */
+  while (TRUE) {
+    GstMessage *msg = gst_bus_pop (bus);
+    if (msg == NULL)
+      break;
+    g_ptr_array_add (run->messages, msg);
+  }
+  gst_object_unref (pipeline);
+}
+
+static void
+run (Run * r, const gchar * desc, const gchar * sink_props)
+{
+  run_full (r, desc, sink_props, NULL, NULL);
+}
+
+static const GstStructure *
+nth (const Run * r, const gchar * name, guint n, guint * position)
+{
+  for (guint i = 0; i < r->messages->len; i++) {
+    const GstStructure *s = gst_message_get_structure (r->messages->pdata[i]);
+    if (s && gst_structure_has_name (s, name) && n-- == 0) {
+      if (position)
+        *position = i;
+      return s;
+    }
+  }
+  return NULL;
+}
+
+static guint get_uint (const GstStructure * s, const gchar * field);
+
+static const GstStructure *
+with_index (const Run * r, const gchar * name, guint index, guint * position)
+{
+  const GstStructure *s;
+
+  for (guint n = 0; (s = nth (r, name, n, position)); n++) {
+    if (get_uint (s, "index") == index)
+      return s;
+  }
+  return NULL;
+}
+
+static guint
+count (const Run * r, const gchar * name)
+{
+  guint n = 0;
+
+  while (nth (r, name, n, NULL))
+    n++;
+  return n;
+}
+
+static guint
+position_of_eos (const Run * r)
+{
+  for (guint i = 0; i < r->messages->len; i++) {
+    if (GST_MESSAGE_TYPE (r->messages->pdata[i]) == GST_MESSAGE_EOS)
+      return i;
+  }
+  return G_MAXUINT;
+}
+
+static guint
+get_uint (const GstStructure * s, const gchar * field)
+{
+  guint v = G_MAXUINT;
+
+  fail_unless (gst_structure_get_uint (s, field, &v), "%s has no %s",
+      gst_structure_get_name (s), field);
+  return v;
+}
+
+static JsonNode *
+stats (void)
+{
+  g_autofree gchar *json = rd_emulator_get_stats_json (emulator);
+  g_autoptr (GError) error = NULL;
+  JsonNode *node = json_from_string (json, &error);
+
+  fail_unless (node != NULL, "%s", error ? error->message : "");
+  return node;
+}
+
+static gchar *
+sha256_of_file (const gchar * path)
+{
+  g_autofree gchar *contents = NULL;
+  gsize length;
+
+  fail_unless (g_file_get_contents (path, &contents, &length, NULL));
+  return g_compute_checksum_for_data (G_CHECKSUM_SHA256,
+      (const guchar *) contents, length);
+}
+
+/* Fails unless no message, manifest or string of the run holds the token. */
+static void
+assert_token_nowhere (const Run * r)
+{
+  for (guint i = 0; i < r->messages->len; i++) {
+    const GstStructure *s = gst_message_get_structure (r->messages->pdata[i]);
+    g_autofree gchar *text = s ? gst_structure_to_string (s) : NULL;
+    fail_if (text && strstr (text, TOKEN), "token in a message: %s", text);
+  }
+  for (guint index = 1;; index++) {
+    g_autofree gchar *name = rd_batch_dir_name (index);
+    g_autofree gchar *path = g_build_filename (spool, name, "manifest.json",
+        NULL);
+    g_autofree gchar *contents = NULL;
+    if (!g_file_get_contents (path, &contents, NULL, NULL))
+      break;
+    fail_if (strstr (contents, TOKEN) != NULL, "token in %s", path);
+  }
+}
+
+static RdBatch *
+read_batch (guint index)
+{
+  g_autofree gchar *name = rd_batch_dir_name (index);
+  g_autofree gchar *dir = g_build_filename (spool, name, NULL);
+  g_autoptr (GError) error = NULL;
+  RdBatch *batch = rd_manifest_read (dir, &error);
+
+  fail_unless (batch != NULL, "%s", error ? error->message : "");
+  return batch;
+}
+
+/* closed < submitted < status... < results < done, for batch @index; and
+ * the batch's uuid the same in all of them. */
+static void
+assert_batch_story (const Run * r, guint b, guint files)
+{
+  guint closed_at, submitted_at, done_at, result_at;
+  const GstStructure *closed = nth (r, "resemble-detect-batch-closed", b,
+      &closed_at);
+  const GstStructure *submitted, *done;
+  const GValue *results, *uuids;
+  const gchar *uuid;
+  guint index;
+
+  fail_unless (closed != NULL, "no batch-closed number %u", b);
+  /* batches in flight together may end in any order: match by index */
+  index = get_uint (closed, "index");
+  submitted = with_index (r, "resemble-detect-batch-submitted", index,
+      &submitted_at);
+  done = with_index (r, "resemble-detect-batch-done", index, &done_at);
+  fail_unless (submitted && done, "batch %u lacks a message", index);
+  fail_unless (closed_at < submitted_at && submitted_at < done_at);
+  uuid = gst_structure_get_string (submitted, "uuid");
+  fail_unless (uuid != NULL);
+  fail_unless_equals_string (gst_structure_get_string (done, "uuid"), uuid);
+  fail_unless_equals_string (gst_structure_get_string (done, "status"),
+      "completed");
+  fail_unless_equals_int (get_uint (done, "total-files"), files);
+  fail_unless_equals_int (get_uint (done, "completed-count"), files);
+  fail_unless_equals_int (get_uint (done, "failed-count"), 0);
+  uuids = gst_structure_get_value (submitted, "detect-uuids");
+  fail_unless_equals_int (gst_value_array_get_size (uuids), files);
+
+  results = gst_structure_get_value (done, "results");
+  fail_unless_equals_int (gst_value_array_get_size (results), files);
+  for (guint i = 0; i < files; i++) {
+    const GstStructure *res =
+        gst_value_get_structure (gst_value_array_get_value (results, i));
+    const gchar *label = gst_structure_get_string (res, "label");
+    gdouble score = -2;
+    guint64 rt = G_MAXUINT64;
+
+    fail_unless_equals_string (gst_structure_get_string (res, "batch-uuid"),
+        uuid);
+    fail_unless_equals_string (gst_structure_get_string (res, "detect-uuid"),
+        g_value_get_string (gst_value_array_get_value (uuids, i)));
+    fail_unless_equals_string (gst_structure_get_string (res, "status"),
+        "completed");
+    fail_unless (label != NULL);
+    fail_unless (gst_structure_get_double (res, "score", &score));
+    fail_unless (score >= 0 && score <= 1, "score %f", score);
+    fail_unless (gst_structure_get_uint64 (res, "running-time", &rt));
+    fail_unless (rt != G_MAXUINT64);
+    fail_unless (gst_structure_get_string (res, "file") != NULL);
+  }
+  /* the per-file messages came before the batch's done message */
+  fail_unless (nth (r, "resemble-detect-result", 0, &result_at)
+      && result_at < done_at);
+}
+
+/* The bytes the emulator received for batch @b equal the files on disk. */
+static void
+assert_received_equals_disk (guint b, RdBatch * batch, const gchar * mode)
+{
+  g_autoptr (JsonNode) root = stats ();
+  JsonObject *obj = json_node_get_object (root);
+  JsonArray *batches = json_object_get_array_member (obj, "batches");
+  JsonObject *received;
+  JsonArray *files;
+
+  fail_unless (json_array_get_length (batches) > b);
+  received = json_array_get_object_element (batches, b);
+  fail_unless_equals_string (json_object_get_string_member (received,
+          "upload_mode"), mode);
+  files = json_object_get_array_member (received, "files");
+  fail_unless_equals_int (json_array_get_length (files), batch->files->len);
+  for (guint i = 0; i < batch->files->len; i++) {
+    RdBatchFile *file = batch->files->pdata[i];
+    JsonObject *got = json_array_get_object_element (files, i);
+    g_autofree gchar *path = rd_batch_file_path (batch, file);
+    g_autofree gchar *sha = sha256_of_file (path);
+
+    fail_unless_equals_string (json_object_get_string_member (got, "name"),
+        file->name);
+    fail_unless_equals_uint64 (json_object_get_int_member (got, "size"),
+        file->size);
+    fail_unless_equals_string (json_object_get_string_member (got, "sha256"),
+        sha);
+  }
+}
+
+#define SNAPSHOTS(n) "videotestsrc num-buffers=" #n " ! " \
+  "video/x-raw,width=64,height=48,framerate=5/1 ! jpegenc"
+#define AUDIO_3S "audiotestsrc num-buffers=150 samplesperbuffer=320 ! " \
+  "audio/x-raw,rate=16000,channels=1 ! audioconvert"
+
+/* ---- the happy paths ----------------------------------------------------- */
+
+GST_START_TEST (test_snapshots_are_submitted_as_files_and_verdicts_posted)
+{
+  Run r;
+
+  run (&r, SNAPSHOTS (7), "max-files=4 keep-files=true");
+  fail_unless (r.error == NULL);
+  fail_unless_equals_int (count (&r, "resemble-detect-batch-done"), 2);
+  fail_unless_equals_int (count (&r, "resemble-detect-batch-error"), 0);
+  fail_unless_equals_int (count (&r, "resemble-detect-result"), 7);
+  assert_batch_story (&r, 0, 4);
+  assert_batch_story (&r, 1, 3);
+  for (guint b = 0; b < 2; b++) {
+    g_autoptr (RdBatch) batch = read_batch (b + 1);
+    fail_unless_equals_int (batch->state, RD_BATCH_STATE_DONE);
+    fail_unless (batch->uuid != NULL);
+    assert_received_equals_disk (b, batch, "files");
+  }
+  assert_token_nowhere (&r);
+  run_clear (&r);
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_audio_segments_are_submitted_as_a_zip)
+{
+  g_autoptr (RdBatch) batch = NULL;
+  Run r;
+
+  run (&r, AUDIO_3S, "upload-mode=zip segment-duration=" ONE_SECOND
+      " keep-files=true");
+  fail_unless (r.error == NULL);
+  fail_unless_equals_int (count (&r, "resemble-detect-batch-done"), 1);
+  assert_batch_story (&r, 0, 3);
+  batch = read_batch (1);
+  assert_received_equals_disk (0, batch, "zip");
+  {
+    const GstStructure *res = nth (&r, "resemble-detect-result", 1, NULL);
+    guint64 rt = 0, duration = 0;
+    fail_unless_equals_string (gst_structure_get_string (res, "media-type"),
+        "audio");
+    fail_unless (gst_structure_get_uint64 (res, "running-time", &rt));
+    fail_unless (gst_structure_get_uint64 (res, "duration", &duration));
+    fail_unless_equals_uint64 (rt, GST_SECOND);
+    fail_unless_equals_uint64 (duration, GST_SECOND);
+  }
+  run_clear (&r);
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_settings_are_sent_with_the_api_field_names)
+{
+  g_autoptr (JsonNode) root = NULL;
+  JsonObject *settings;
+  Run r;
+
+  run (&r, SNAPSHOTS (1), "intelligence=true frame-length=2 "
+      "start-region=1.5 zero-retention-mode=true");
+  fail_unless (r.error == NULL);
+  root = stats ();
+  settings = json_object_get_object_member (json_array_get_object_element
+      (json_object_get_array_member (json_node_get_object (root), "batches"),
+          0), "settings");
+  fail_unless_equals_string (json_object_get_string_member (settings,
+          "intelligence"), "true");
+  fail_unless_equals_string (json_object_get_string_member (settings,
+          "frame_length"), "2");
+  fail_unless_equals_string (json_object_get_string_member (settings,
+          "start_region"), "1.5");
+  fail_unless_equals_string (json_object_get_string_member (settings,
+          "zero_retention_mode"), "true");
+  fail_unless_equals_string (json_object_get_string_member (settings,
+          "visualize"), "true");
+  /* what the user did not set is not sent */
+  fail_if (json_object_has_member (settings, "search_identity"));
+  fail_if (json_object_has_member (settings, "use_llm"));
+  fail_if (json_object_has_member (settings, "end_region"));
+  run_clear (&r);
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_files_are_removed_after_done_unless_kept)
+{
+  g_autoptr (RdBatch) batch = NULL;
+  Run r;
+
+  run (&r, SNAPSHOTS (2), NULL);
+  fail_unless (r.error == NULL);
+  fail_unless_equals_int (count (&r, "resemble-detect-batch-done"), 1);
+  batch = read_batch (1);
+  fail_unless_equals_int (batch->state, RD_BATCH_STATE_DONE);
+  for (guint i = 0; i < batch->files->len; i++) {
+    g_autofree gchar *path = rd_batch_file_path (batch, batch->files->pdata[i]);
+    fail_if (g_file_test (path, G_FILE_TEST_EXISTS), "%s still there", path);
+  }
+  run_clear (&r);
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_eos_waits_for_the_verdicts)
+{
+  guint done_at;
+  Run r;
+
+  /* each file takes 300 ms in the emulator: EOS comes long before */
+  rd_emulator_set_processing_time (emulator, 300);
+  run (&r, SNAPSHOTS (3), NULL);
+  fail_unless (r.error == NULL);
+  fail_unless (r.eos);
+  fail_unless (nth (&r, "resemble-detect-batch-done", 0, &done_at) != NULL);
+  fail_unless (done_at < position_of_eos (&r),
+      "EOS came before the batch was done");
+  run_clear (&r);
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_status_is_posted_when_counts_change)
+{
+  const GstStructure *status;
+  Run r;
+
+  rd_emulator_set_processing_time (emulator, 1500);
+  run (&r, SNAPSHOTS (2), NULL);
+  fail_unless (r.error == NULL);
+  fail_unless (count (&r, "resemble-detect-batch-status") >= 1);
+  status = nth (&r, "resemble-detect-batch-status", 0, NULL);
+  fail_unless (gst_structure_get_string (status, "uuid") != NULL);
+  fail_unless (gst_structure_get_string (status, "status") != NULL);
+  get_uint (status, "completed-count");
+  get_uint (status, "failed-count");
+  run_clear (&r);
+}
+
+GST_END_TEST;
+
+/* ---- API errors ---------------------------------------------------------- */
+
+static const GstStructure *
+only_error (const Run * r)
+{
+  fail_unless_equals_int (count (r, "resemble-detect-batch-error"), 1);
+  fail_unless_equals_int (count (r, "resemble-detect-batch-done"), 0);
+  return nth (r, "resemble-detect-batch-error", 0, NULL);
+}
+
+/* The failed batch keeps its files and its manifest, in state error. */
+static void
+assert_batch_kept (const GstStructure * error, guint http_status)
+{
+  g_autoptr (RdBatch) batch = read_batch (get_uint (error, "index"));
+  const GValue *files = gst_structure_get_value (error, "files");
+
+  fail_unless_equals_int (get_uint (error, "http-status"), http_status);
+  fail_unless_equals_int (batch->state, RD_BATCH_STATE_ERROR);
+  fail_unless (batch->error_reason != NULL);
+  fail_unless (gst_structure_get_string (error, "manifest") != NULL);
+  fail_unless_equals_int (gst_value_array_get_size (files),
+      batch->files->len);
+  for (guint i = 0; i < batch->files->len; i++) {
+    g_autofree gchar *path = rd_batch_file_path (batch, batch->files->pdata[i]);
+    fail_unless (g_file_test (path, G_FILE_TEST_EXISTS), "%s lost", path);
+  }
+}
+
+GST_START_TEST (test_400_is_reported_with_the_api_reason)
+{
+  const GstStructure *error;
+  const gchar *reason;
+  Run r;
+
+  rd_emulator_set_max_total_bytes (emulator, 10);
+  run (&r, SNAPSHOTS (2), NULL);
+  fail_unless (r.error == NULL);
+  error = only_error (&r);
+  reason = gst_structure_get_string (error, "reason");
+  fail_unless (reason && strlen (reason) > 0);
+  assert_batch_kept (error, 400);
+  run_clear (&r);
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_401_is_an_element_error)
+{
+  g_autoptr (GError) gerror = NULL;
+  Run r;
+
+  rd_emulator_set_token (emulator, "another-token");
+  run (&r, SNAPSHOTS (1), NULL);
+  fail_unless (r.error != NULL);
+  gst_message_parse_error (r.error, &gerror, NULL);
+  fail_unless (g_error_matches (gerror, GST_RESOURCE_ERROR,
+          GST_RESOURCE_ERROR_NOT_AUTHORIZED), "%s", gerror->message);
+  fail_if (strstr (gerror->message, TOKEN) != NULL);
+  assert_token_nowhere (&r);
+  run_clear (&r);
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_402_carries_the_cost_estimates)
+{
+  const GstStructure *error, *details = NULL;
+  Run r;
+
+  rd_emulator_set_wallet (emulator, 5, 10);
+  run (&r, SNAPSHOTS (2), NULL);
+  fail_unless (r.error == NULL);
+  error = only_error (&r);
+  details = gst_value_get_structure (gst_structure_get_value (error,
+          "details"));
+  fail_unless (gst_structure_has_field (details, "per-file-estimates"));
+  fail_unless (gst_structure_has_field (details,
+          "total-estimated-cost-cents"));
+  assert_batch_kept (error, 402);
+  run_clear (&r);
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_403_carries_the_intelligence_limit)
+{
+  const GstStructure *error, *details;
+  Run r;
+
+  rd_emulator_set_intelligence_limit (emulator, 3, 2);
+  run (&r, SNAPSHOTS (2), "intelligence=true");
+  fail_unless (r.error == NULL);
+  error = only_error (&r);
+  details = gst_value_get_structure (gst_structure_get_value (error,
+          "details"));
+  fail_unless (gst_structure_has_field (details, "limit"));
+  fail_unless (gst_structure_has_field (details, "used"));
+  fail_unless (gst_structure_has_field (details, "requested"));
+  assert_batch_kept (error, 403);
+  run_clear (&r);
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_404_while_polling_a_resumed_batch)
+{
+  g_autoptr (RdBatch) leftover = rd_batch_new (1, spool);
+  g_autofree gchar *path = NULL;
+  const GstStructure *error;
+  Run r;
+
+  /* a previous run's batch the API does not know */
+  g_mkdir_with_parents (leftover->dir, 0700);
+  rd_batch_add_file (leftover, rd_batch_file_new ("image_0-000001.jpg", 3,
+          RD_MEDIA_TYPE_IMAGE, 0, GST_SECOND));
+  path = rd_batch_file_path (leftover, leftover->files->pdata[0]);
+  fail_unless (g_file_set_contents (path, "abc", 3, NULL));
+  leftover->state = RD_BATCH_STATE_SUBMITTED;
+  leftover->uuid = g_strdup ("0123456789abcdef0123456789abcdef");
+  fail_unless (rd_manifest_write (leftover, NULL));
+
+  run (&r, SNAPSHOTS (1), NULL);
+  fail_unless (r.error == NULL);
+  fail_unless_equals_int (count (&r, "resemble-detect-batch-error"), 1);
+  error = nth (&r, "resemble-detect-batch-error", 0, NULL);
+  fail_unless_equals_int (get_uint (error, "index"), 1);
+  fail_unless_equals_string (gst_structure_get_string (error, "uuid"),
+      "0123456789abcdef0123456789abcdef");
+  assert_batch_kept (error, 404);
+  /* the new batch went on regardless */
+  fail_unless_equals_int (count (&r, "resemble-detect-batch-done"), 1);
+  run_clear (&r);
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_poll_timeout_is_an_error)
+{
+  const GstStructure *error;
+  Run r;
+
+  rd_emulator_set_processing_time (emulator, 60000);
+  run (&r, SNAPSHOTS (1), "poll-timeout=" ONE_SECOND);
+  fail_unless (r.error == NULL);
+  error = only_error (&r);
+  fail_unless (gst_structure_get_string (error, "uuid") != NULL);
+  fail_unless (strstr (gst_structure_get_string (error, "reason"),
+          "timeout") != NULL);
+  assert_batch_kept (error, 0);
+  run_clear (&r);
+}
+
+GST_END_TEST;
+
+/* ---- faults -------------------------------------------------------------- */
+
+typedef struct {
+  RdEmulatorFault fault;
+  const gchar *route;           /* "[METHOD ]/path-prefix" */
+  guint processing_ms;
+} FaultCase;
+
+/* Every second request of the route fails: with two batches of one file,
+ * the second POST (or a poll, or a result GET) fails once and is retried. */
+static const FaultCase retried_faults[] = {
+  {RD_EMULATOR_FAULT_503, "POST /api/v2/detect/batch", 0},
+  {RD_EMULATOR_FAULT_429, "POST /api/v2/detect/batch", 0},
+  {RD_EMULATOR_FAULT_DROP_BEFORE_BODY, "POST /api/v2/detect/batch", 0},
+  {RD_EMULATOR_FAULT_500, "GET /api/v2/detect/batch/", 1200},
+  {RD_EMULATOR_FAULT_503, "GET /api/v2/detect/", 0},
+};
+
+GST_START_TEST (test_transient_faults_are_retried)
+{
+  const FaultCase *c = &retried_faults[__i__];
+  g_autoptr (JsonNode) root = NULL;
+  Run r;
+
+  rd_emulator_set_processing_time (emulator, c->processing_ms);
+  rd_emulator_set_fault (emulator, c->fault, 2, c->route);
+  run (&r, SNAPSHOTS (2), "max-files=1 max-in-flight=1");
+  fail_unless (r.error == NULL);
+  fail_unless_equals_int (count (&r, "resemble-detect-batch-error"), 0);
+  fail_unless_equals_int (count (&r, "resemble-detect-batch-done"), 2);
+  assert_batch_story (&r, 0, 1);
+  assert_batch_story (&r, 1, 1);
+  /* the fault did happen */
+  root = stats ();
+  {
+    JsonObject *faults = json_object_get_object_member (json_node_get_object
+        (root), "faults_injected");
+    fail_unless (faults != NULL);
+    fail_unless (json_object_get_int_member (faults,
+            rd_emulator_fault_to_string (c->fault)) >= 1);
+  }
+  run_clear (&r);
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_drop_after_body_is_an_unknown_outcome)
+{
+  g_autoptr (JsonNode) root = NULL;
+  const GstStructure *error;
+  Run r;
+
+  rd_emulator_set_fault (emulator, RD_EMULATOR_FAULT_DROP_AFTER_BODY, 1,
+      "POST /api/v2/detect/batch");
+  run (&r, SNAPSHOTS (1), NULL);
+  fail_unless (r.error == NULL);
+  error = only_error (&r);
+  fail_unless (strstr (gst_structure_get_string (error, "reason"),
+          "unknown") != NULL, "%s", gst_structure_get_string (error,
+          "reason"));
+  assert_batch_kept (error, 0);
+  /* not sent twice: it may have created a batch */
+  root = stats ();
+  fail_unless_equals_int (json_array_get_length (json_object_get_array_member
+          (json_node_get_object (root), "batches")), 1);
+  run_clear (&r);
+}
+
+GST_END_TEST;
+
+/* ---- state changes ------------------------------------------------------- */
+
+static void
+stop_when_closed (GstElement * pipeline, GstMessage * msg, gpointer data)
+{
+  const GstStructure *s = gst_message_get_structure (msg);
+  gint64 *stop_took = data;
+
+  if (*stop_took == 0 && GST_MESSAGE_TYPE (msg) == GST_MESSAGE_ELEMENT && s
+      && gst_structure_has_name (s, "resemble-detect-batch-closed")) {
+    gint64 start = g_get_monotonic_time ();
+    /* READY, not NULL: the pipeline flushes its bus on the way to NULL */
+    gst_element_set_state (pipeline, GST_STATE_READY);
+    *stop_took = MAX (1, g_get_monotonic_time () - start);
+    gst_element_post_message (pipeline,
+        gst_message_new_eos (GST_OBJECT_CAST (pipeline)));
+  }
+}
+
+GST_START_TEST (test_stopping_mid_request_cancels_cleanly)
+{
+  g_autoptr (RdBatch) batch = NULL;
+  const GstStructure *error;
+  gint64 stop_took = 0;
+  gboolean cancelled = FALSE;
+  Run r;
+
+  /* every answer of the batch endpoint takes 10 s */
+  rd_emulator_set_slow_delay (emulator, 10000);
+  rd_emulator_set_fault (emulator, RD_EMULATOR_FAULT_SLOW, 1,
+      "POST /api/v2/detect/batch");
+  run_full (&r, SNAPSHOTS (2), NULL, stop_when_closed, &stop_took);
+  fail_unless (stop_took > 0);
+  fail_unless (stop_took < 2 * G_USEC_PER_SEC, "stopping took %"
+      G_GINT64_FORMAT " us", stop_took);
+  error = only_error (&r);
+  fail_unless (gst_structure_get_boolean (error, "cancelled", &cancelled));
+  fail_unless (cancelled);
+  /* not accepted: the manifest says closed, the files are there */
+  batch = read_batch (1);
+  fail_unless_equals_int (batch->state, RD_BATCH_STATE_CLOSED);
+  for (guint i = 0; i < batch->files->len; i++) {
+    g_autofree gchar *path = rd_batch_file_path (batch, batch->files->pdata[i]);
+    fail_unless (g_file_test (path, G_FILE_TEST_EXISTS));
+  }
+  run_clear (&r);
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_next_run_finishes_what_the_last_left)
+{
+  Run r;
+
+  /* first run: stopped while the POST hangs */
+  rd_emulator_set_slow_delay (emulator, 10000);
+  rd_emulator_set_fault (emulator, RD_EMULATOR_FAULT_SLOW, 1,
+      "POST /api/v2/detect/batch");
+  {
+    gint64 took = 0;
+    run_full (&r, SNAPSHOTS (2), NULL, stop_when_closed, &took);
+    run_clear (&r);
+  }
+  rd_emulator_set_fault (emulator, RD_EMULATOR_FAULT_NONE, 0, NULL);
+  /* second run: the leftover batch 1 is submitted, then the new one */
+  run (&r, SNAPSHOTS (1), NULL);
+  fail_unless (r.error == NULL);
+  fail_unless_equals_int (count (&r, "resemble-detect-batch-done"), 2);
+  fail_unless_equals_int (get_uint (with_index (&r,
+              "resemble-detect-batch-done", 1, NULL), "total-files"), 2);
+  {
+    g_autoptr (RdBatch) batch1 = read_batch (1);
+    g_autoptr (RdBatch) batch2 = read_batch (2);
+    fail_unless_equals_int (batch1->state, RD_BATCH_STATE_DONE);
+    fail_unless_equals_int (batch2->state, RD_BATCH_STATE_DONE);
+  }
+  run_clear (&r);
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_upload_progress_is_reported)
+{
+  gboolean complete = FALSE;
+  Run r;
+
+  run (&r, SNAPSHOTS (2), NULL);
+  fail_unless (r.error == NULL);
+  for (guint i = 0; i < r.messages->len; i++) {
+    GstMessage *msg = r.messages->pdata[i];
+    GstProgressType type;
+    if (GST_MESSAGE_TYPE (msg) != GST_MESSAGE_PROGRESS)
+      continue;
+    gst_message_parse_progress (msg, &type, NULL, NULL);
+    if (type == GST_PROGRESS_TYPE_COMPLETE)
+      complete = TRUE;
+  }
+  fail_unless (complete);
+  run_clear (&r);
+}
+
+GST_END_TEST;
+
+static Suite *
+resembledetectsink_network_suite (void)
+{
+  Suite *s = suite_create ("resembledetectsink-network");
+  TCase *tc = tcase_create ("against-the-emulator");
+
+  tcase_set_timeout (tc, 120);
+  tcase_add_checked_fixture (tc, setup, teardown);
+  suite_add_tcase (s, tc);
+  tcase_add_test (tc,
+      test_snapshots_are_submitted_as_files_and_verdicts_posted);
+  tcase_add_test (tc, test_audio_segments_are_submitted_as_a_zip);
+  tcase_add_test (tc, test_settings_are_sent_with_the_api_field_names);
+  tcase_add_test (tc, test_files_are_removed_after_done_unless_kept);
+  tcase_add_test (tc, test_eos_waits_for_the_verdicts);
+  tcase_add_test (tc, test_status_is_posted_when_counts_change);
+  tcase_add_test (tc, test_400_is_reported_with_the_api_reason);
+  tcase_add_test (tc, test_401_is_an_element_error);
+  tcase_add_test (tc, test_402_carries_the_cost_estimates);
+  tcase_add_test (tc, test_403_carries_the_intelligence_limit);
+  tcase_add_test (tc, test_404_while_polling_a_resumed_batch);
+  tcase_add_test (tc, test_poll_timeout_is_an_error);
+  tcase_add_loop_test (tc, test_transient_faults_are_retried, 0,
+      G_N_ELEMENTS (retried_faults));
+  tcase_add_test (tc, test_drop_after_body_is_an_unknown_outcome);
+  tcase_add_test (tc, test_stopping_mid_request_cancels_cleanly);
+  tcase_add_test (tc, test_next_run_finishes_what_the_last_left);
+  tcase_add_test (tc, test_upload_progress_is_reported);
+  return s;
+}
+
+GST_CHECK_MAIN (resembledetectsink_network);

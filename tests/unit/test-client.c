@@ -1,0 +1,1760 @@
+/* Tests of the API client: its pure rules (which failure is retried, how
+ * long to wait, how polling backs off) and its behaviour end to end against
+ * an embedded emulator on a free loopback port: uploads in both modes,
+ * every documented error, injected faults, the in-flight limit, stopping in
+ * the middle of an upload, and the token staying out of everything it
+ * writes. Callbacks arrive on the client's thread and are recorded under a
+ * lock; the test thread waits for them on a condition with a deadline. */
+#include "client.h"
+#include "emulator.h"
+#include "manifest.h"
+
+#include <json-glib/json-glib.h>
+#include <libsoup/soup.h>
+#include <glib/gstdio.h>
+#include <fcntl.h>
+#include <unistd.h>
+#include <string.h>
+
+#define TOKEN "tok-Sekret-4f9a2c"
+#define USER_AGENT "gst-resembledetect/test"
+#define WAIT_S 20
+
+/* ---- what the callbacks saw ---- */
+
+typedef struct
+{
+  gboolean finished;
+  gboolean done;
+  guint http_status;
+  gchar *reason;
+  GstStructure *details;
+  gboolean cancelled;
+  RdBatchState state;           /* the batch's state at its final callback */
+  gchar *uuid;
+  gchar *status;
+  guint completed_count;
+  guint failed_count;
+  GPtrArray *results;           /* GstStructure*, the done callback's */
+  GPtrArray *reported;          /* GstStructure*, the result callbacks' */
+  GArray *reported_index;       /* guint */
+  guint submitted;              /* submitted callbacks */
+  guint status_calls;
+  guint progress_calls;
+  guint64 last_sent;
+  guint64 last_total;
+  gint64 submitted_us;
+  gint64 finished_us;
+  gboolean posting;             /* between its first progress and the end */
+} Outcome;
+
+typedef struct
+{
+  GMutex lock;
+  GCond cond;
+  GHashTable *outcomes;         /* index -> Outcome* */
+  guint finished;
+  guint idle_calls;
+  guint unauthorized_calls;
+  gchar *unauthorized_reason;
+  guint pending_at_idle;
+  guint posting;                /* batches uploading or accepted, not ended */
+  guint max_posting;
+  GPtrArray *finish_order;      /* index, as GUINT_TO_POINTER */
+  RdClient *client;             /* for the pending count at idle */
+
+  /* stop in the middle of an upload */
+  gboolean hold_first_progress;
+  gboolean progress_seen;
+  gboolean release_progress;
+} Recorder;
+
+static void
+outcome_free (Outcome * outcome)
+{
+  g_free (outcome->reason);
+  if (outcome->details)
+    gst_structure_free (outcome->details);
+  g_free (outcome->uuid);
+  g_free (outcome->status);
+  if (outcome->results)
+    g_ptr_array_unref (outcome->results);
+  g_ptr_array_unref (outcome->reported);
+  g_array_unref (outcome->reported_index);
+  g_free (outcome);
+}
+
+/* With the lock held. */
+static Outcome *
+recorder_outcome (Recorder * rec, guint index)
+{
+  Outcome *outcome = g_hash_table_lookup (rec->outcomes,
+      GUINT_TO_POINTER (index));
+
+  if (outcome == NULL) {
+    outcome = g_new0 (Outcome, 1);
+    outcome->reported = g_ptr_array_new_with_free_func ((GDestroyNotify)
+        gst_structure_free);
+    outcome->reported_index = g_array_new (FALSE, FALSE, sizeof (guint));
+    g_hash_table_insert (rec->outcomes, GUINT_TO_POINTER (index), outcome);
+  }
+  return outcome;
+}
+
+static void
+recorder_init (Recorder * rec)
+{
+  g_mutex_init (&rec->lock);
+  g_cond_init (&rec->cond);
+  rec->outcomes = g_hash_table_new_full (NULL, NULL, NULL,
+      (GDestroyNotify) outcome_free);
+  rec->finish_order = g_ptr_array_new ();
+}
+
+static void
+recorder_clear (Recorder * rec)
+{
+  g_hash_table_unref (rec->outcomes);
+  g_ptr_array_unref (rec->finish_order);
+  g_free (rec->unauthorized_reason);
+  g_mutex_clear (&rec->lock);
+  g_cond_clear (&rec->cond);
+}
+
+static void
+on_submitted (const RdBatch * batch, gpointer user_data)
+{
+  Recorder *rec = user_data;
+  Outcome *outcome;
+
+  g_mutex_lock (&rec->lock);
+  outcome = recorder_outcome (rec, batch->index);
+  outcome->submitted++;
+  outcome->submitted_us = g_get_monotonic_time ();
+  g_free (outcome->uuid);
+  outcome->uuid = g_strdup (batch->uuid);
+  g_cond_broadcast (&rec->cond);
+  g_mutex_unlock (&rec->lock);
+}
+
+static void
+on_status (const RdBatch * batch, gpointer user_data)
+{
+  Recorder *rec = user_data;
+
+  g_mutex_lock (&rec->lock);
+  recorder_outcome (rec, batch->index)->status_calls++;
+  g_mutex_unlock (&rec->lock);
+}
+
+static void
+on_progress (const RdBatch * batch, guint64 sent, guint64 total,
+    gpointer user_data)
+{
+  Recorder *rec = user_data;
+  Outcome *outcome;
+
+  g_mutex_lock (&rec->lock);
+  outcome = recorder_outcome (rec, batch->index);
+  outcome->progress_calls++;
+  g_assert_cmpuint (sent, <=, total);
+  g_assert_cmpuint (sent, >=, outcome->last_total == total ?
+      outcome->last_sent : 0);
+  outcome->last_sent = sent;
+  outcome->last_total = total;
+  g_cond_broadcast (&rec->cond);
+  if (!outcome->posting) {
+    outcome->posting = TRUE;
+    rec->posting++;
+    rec->max_posting = MAX (rec->max_posting, rec->posting);
+  }
+  if (rec->hold_first_progress && !rec->progress_seen) {
+    rec->progress_seen = TRUE;
+    g_cond_broadcast (&rec->cond);
+    while (!rec->release_progress)
+      g_cond_wait (&rec->cond, &rec->lock);
+  }
+  g_mutex_unlock (&rec->lock);
+}
+
+static void
+on_result (const RdBatch * batch, guint file_index,
+    const GstStructure * result, gpointer user_data)
+{
+  Recorder *rec = user_data;
+  Outcome *outcome;
+
+  g_mutex_lock (&rec->lock);
+  outcome = recorder_outcome (rec, batch->index);
+  g_ptr_array_add (outcome->reported, gst_structure_copy (result));
+  g_array_append_val (outcome->reported_index, file_index);
+  g_mutex_unlock (&rec->lock);
+}
+
+/* With the lock held. */
+static void
+recorder_finish (Recorder * rec, const RdBatch * batch, Outcome * outcome)
+{
+  g_assert_false (outcome->finished);
+  outcome->finished = TRUE;
+  outcome->finished_us = g_get_monotonic_time ();
+  outcome->state = batch->state;
+  g_free (outcome->status);
+  outcome->status = g_strdup (batch->status);
+  outcome->completed_count = batch->completed_count;
+  outcome->failed_count = batch->failed_count;
+  if (batch->uuid && outcome->uuid == NULL)
+    outcome->uuid = g_strdup (batch->uuid);
+  if (outcome->posting) {
+    outcome->posting = FALSE;
+    rec->posting--;
+  }
+  rec->finished++;
+  g_ptr_array_add (rec->finish_order, GUINT_TO_POINTER (batch->index));
+  g_cond_broadcast (&rec->cond);
+}
+
+static void
+on_done (const RdBatch * batch, const GPtrArray * results, gpointer user_data)
+{
+  Recorder *rec = user_data;
+  Outcome *outcome;
+  guint i;
+
+  g_mutex_lock (&rec->lock);
+  outcome = recorder_outcome (rec, batch->index);
+  outcome->done = TRUE;
+  outcome->results = g_ptr_array_new_with_free_func ((GDestroyNotify)
+      gst_structure_free);
+  for (i = 0; i < results->len; i++)
+    g_ptr_array_add (outcome->results,
+        gst_structure_copy (g_ptr_array_index (results, i)));
+  recorder_finish (rec, batch, outcome);
+  g_mutex_unlock (&rec->lock);
+}
+
+static void
+on_error (const RdBatch * batch, guint http_status, const gchar * reason,
+    const GstStructure * details, gboolean cancelled, gpointer user_data)
+{
+  Recorder *rec = user_data;
+  Outcome *outcome;
+
+  g_mutex_lock (&rec->lock);
+  outcome = recorder_outcome (rec, batch->index);
+  outcome->http_status = http_status;
+  outcome->reason = g_strdup (reason);
+  outcome->details = details ? gst_structure_copy (details) : NULL;
+  outcome->cancelled = cancelled;
+  recorder_finish (rec, batch, outcome);
+  g_mutex_unlock (&rec->lock);
+}
+
+static void
+on_unauthorized (const gchar * reason, gpointer user_data)
+{
+  Recorder *rec = user_data;
+
+  g_mutex_lock (&rec->lock);
+  rec->unauthorized_calls++;
+  g_free (rec->unauthorized_reason);
+  rec->unauthorized_reason = g_strdup (reason);
+  g_mutex_unlock (&rec->lock);
+}
+
+static void
+on_idle (gpointer user_data)
+{
+  Recorder *rec = user_data;
+
+  g_mutex_lock (&rec->lock);
+  rec->idle_calls++;
+  rec->pending_at_idle = rec->client ? rd_client_get_pending (rec->client) : 0;
+  g_cond_broadcast (&rec->cond);
+  g_mutex_unlock (&rec->lock);
+}
+
+static const RdClientCallbacks recorder_callbacks = {
+  .submitted = on_submitted,
+  .status = on_status,
+  .progress = on_progress,
+  .result = on_result,
+  .done = on_done,
+  .error = on_error,
+  .unauthorized = on_unauthorized,
+  .idle = on_idle,
+};
+
+/* Waits until @count batches have had their final callback and the client
+ * said it is idle. */
+static void
+recorder_wait_finished (Recorder * rec, guint count)
+{
+  gint64 deadline = g_get_monotonic_time () + WAIT_S * G_TIME_SPAN_SECOND;
+
+  g_mutex_lock (&rec->lock);
+  while (rec->finished < count || rec->idle_calls == 0) {
+    if (!g_cond_wait_until (&rec->cond, &rec->lock, deadline)) {
+      g_mutex_unlock (&rec->lock);
+      g_error ("timed out waiting for %u batches (%u finished)", count,
+          rec->finished);
+    }
+  }
+  g_mutex_unlock (&rec->lock);
+}
+
+static Outcome *
+recorder_get (Recorder * rec, guint index)
+{
+  Outcome *outcome;
+
+  g_mutex_lock (&rec->lock);
+  outcome = g_hash_table_lookup (rec->outcomes, GUINT_TO_POINTER (index));
+  g_mutex_unlock (&rec->lock);
+  g_assert_nonnull (outcome);
+  return outcome;
+}
+
+/* ---- fixture: an emulator, a spool directory and a client ---- */
+
+typedef struct
+{
+  RdEmulator *emu;
+  gchar *spool;
+  RdClientConfig config;
+  RdClient *client;
+  Recorder rec;
+} Fixture;
+
+static void
+fixture_setup (Fixture * f, gconstpointer data)
+{
+  g_autoptr (GError) error = NULL;
+
+  f->emu = rd_emulator_new ();
+  rd_emulator_set_token (f->emu, TOKEN);
+  rd_emulator_set_processing_time (f->emu, 0);
+  g_assert_true (rd_emulator_start (f->emu, "127.0.0.1", 0, &error));
+  g_assert_no_error (error);
+  f->spool = g_dir_make_tmp ("test-client-XXXXXX", &error);
+  g_assert_no_error (error);
+
+  f->config.api_url = rd_emulator_get_base_url (f->emu);
+  f->config.token = TOKEN;
+  f->config.user_agent = USER_AGENT;
+  f->config.max_retries = 3;
+  f->config.max_in_flight = 4;
+  f->config.poll_interval = 50 * GST_MSECOND;
+  f->config.poll_max_interval = 200 * GST_MSECOND;
+  f->config.poll_timeout = 30 * GST_SECOND;
+  f->config.fetch_results = TRUE;
+  f->config.keep_files = FALSE;
+  recorder_init (&f->rec);
+}
+
+static void
+remove_tree (const gchar * path)
+{
+  GDir *dir = g_dir_open (path, 0, NULL);
+  const gchar *name;
+
+  if (dir) {
+    while ((name = g_dir_read_name (dir))) {
+      g_autofree gchar *child = g_build_filename (path, name, NULL);
+
+      if (g_file_test (child, G_FILE_TEST_IS_DIR))
+        remove_tree (child);
+      else
+        g_unlink (child);
+    }
+    g_dir_close (dir);
+  }
+  g_rmdir (path);
+}
+
+static void
+fixture_teardown (Fixture * f, gconstpointer data)
+{
+  rd_client_free (f->client);
+  rd_emulator_free (f->emu);
+  remove_tree (f->spool);
+  g_free (f->spool);
+  recorder_clear (&f->rec);
+}
+
+static void
+fixture_start (Fixture * f)
+{
+  g_autoptr (GError) error = NULL;
+
+  f->client = rd_client_new (&f->config, &recorder_callbacks, &f->rec);
+  f->rec.client = f->client;
+  g_assert_true (rd_client_start (f->client, &error));
+  g_assert_no_error (error);
+}
+
+static void
+write_file (const gchar * path, guint64 size, guint32 seed)
+{
+  g_autoptr (GRand) rand = g_rand_new_with_seed (seed);
+  g_autofree guint8 *data = g_malloc (size);
+  g_autoptr (GError) error = NULL;
+  guint64 i;
+
+  for (i = 0; i < size; i++)
+    data[i] = (guint8) g_rand_int (rand);
+  g_assert_true (g_file_set_contents (path, (const gchar *) data, size,
+          &error));
+  g_assert_no_error (error);
+}
+
+/* A closed batch on disk: its directory, files of the given names and
+ * sizes (random bytes) and its manifest. */
+static RdBatch *
+make_batch (Fixture * f, guint index, const gchar * const *names,
+    const guint64 * sizes)
+{
+  RdBatch *batch = rd_batch_new (index, f->spool);
+  g_autoptr (GError) error = NULL;
+  guint i;
+
+  g_assert_cmpint (g_mkdir_with_parents (batch->dir, 0700), ==, 0);
+  for (i = 0; names[i]; i++) {
+    g_autofree gchar *path = g_build_filename (batch->dir, names[i], NULL);
+    const gchar *ext = strrchr (names[i], '.');
+    RdMediaType type = RD_MEDIA_TYPE_AUDIO;
+
+    if (ext && (g_str_equal (ext, ".jpg") || g_str_equal (ext, ".png")))
+      type = RD_MEDIA_TYPE_IMAGE;
+    else if (ext && g_str_equal (ext, ".mp4"))
+      type = RD_MEDIA_TYPE_VIDEO;
+    write_file (path, sizes[i], index * 100 + i);
+    rd_batch_add_file (batch, rd_batch_file_new (names[i], sizes[i], type,
+            i * 10 * GST_SECOND, i == 0 ? RD_TIME_NONE : 10 * GST_SECOND));
+  }
+  batch->state = RD_BATCH_STATE_CLOSED;
+  g_assert_true (rd_manifest_write (batch, &error));
+  g_assert_no_error (error);
+  return batch;
+}
+
+static RdBatch *
+make_small_batch (Fixture * f, guint index)
+{
+  static const gchar *const names[] = { "seg-a.wav", "seg-b.mp3",
+    "snap-c.jpg", NULL
+  };
+  static const guint64 sizes[] = { 4000, 12345, 777 };
+
+  return make_batch (f, index, names, sizes);
+}
+
+static gchar *
+sha256_of_file (const gchar * path)
+{
+  g_autofree gchar *contents = NULL;
+  gsize length;
+
+  g_assert_true (g_file_get_contents (path, &contents, &length, NULL));
+  return g_compute_checksum_for_data (G_CHECKSUM_SHA256,
+      (const guchar *) contents, length);
+}
+
+typedef struct
+{
+  gchar *name;
+  guint64 size;
+  gchar *sha256;
+} FileFacts;
+
+static void
+file_facts_free (FileFacts * facts)
+{
+  g_free (facts->name);
+  g_free (facts->sha256);
+  g_free (facts);
+}
+
+/* What was on disk before the client (possibly) deleted it. */
+static GPtrArray *
+batch_file_facts (const RdBatch * batch)
+{
+  GPtrArray *facts = g_ptr_array_new_with_free_func ((GDestroyNotify)
+      file_facts_free);
+  guint i;
+
+  for (i = 0; i < batch->files->len; i++) {
+    const RdBatchFile *file = g_ptr_array_index (batch->files, i);
+    g_autofree gchar *path = rd_batch_file_path (batch, file);
+    FileFacts *fact = g_new0 (FileFacts, 1);
+
+    fact->name = g_strdup (file->name);
+    fact->size = file->size;
+    fact->sha256 = sha256_of_file (path);
+    g_ptr_array_add (facts, fact);
+  }
+  return facts;
+}
+
+static JsonNode *
+emulator_stats (Fixture * f)
+{
+  g_autofree gchar *text = rd_emulator_get_stats_json (f->emu);
+  g_autoptr (GError) error = NULL;
+  JsonNode *node = json_from_string (text, &error);
+
+  g_assert_no_error (error);
+  return node;
+}
+
+/* requests.by_route[route][status], 0 when absent. */
+static gint64
+stats_count (JsonNode * stats, const gchar * route, const gchar * status)
+{
+  JsonObject *by_route =
+      json_object_get_object_member (json_object_get_object_member
+      (json_node_get_object (stats), "requests"), "by_route");
+  JsonObject *statuses;
+
+  if (!json_object_has_member (by_route, route))
+    return 0;
+  statuses = json_object_get_object_member (by_route, route);
+  if (!json_object_has_member (statuses, status))
+    return 0;
+  return json_object_get_int_member (statuses, status);
+}
+
+static gint64
+stats_route_total (JsonNode * stats, const gchar * route)
+{
+  JsonObject *by_route =
+      json_object_get_object_member (json_object_get_object_member
+      (json_node_get_object (stats), "requests"), "by_route");
+  JsonObject *statuses;
+  GList *members, *l;
+  gint64 total = 0;
+
+  if (!json_object_has_member (by_route, route))
+    return 0;
+  statuses = json_object_get_object_member (by_route, route);
+  members = json_object_get_members (statuses);
+  for (l = members; l; l = l->next)
+    total += json_object_get_int_member (statuses, l->data);
+  g_list_free (members);
+  return total;
+}
+
+#define POST_ROUTE "POST /api/v2/detect/batch"
+#define POLL_ROUTE "GET /api/v2/detect/batch/{uuid}"
+#define DETECT_ROUTE "GET /api/v2/detect/{uuid}"
+
+static JsonObject *
+stats_batch (JsonNode * stats, const gchar * uuid)
+{
+  JsonArray *batches = json_object_get_array_member (json_node_get_object
+      (stats), "batches");
+  guint i;
+
+  for (i = 0; i < json_array_get_length (batches); i++) {
+    JsonObject *batch = json_array_get_object_element (batches, i);
+
+    if (g_strcmp0 (json_object_get_string_member (batch, "uuid"), uuid) == 0)
+      return batch;
+  }
+  g_error ("the emulator has no batch %s", uuid);
+  return NULL;
+}
+
+static gboolean
+file_exists_in (const gchar * dir, const gchar * name)
+{
+  g_autofree gchar *path = g_build_filename (dir, name, NULL);
+
+  return g_file_test (path, G_FILE_TEST_EXISTS);
+}
+
+static RdBatch *
+read_manifest (const gchar * dir)
+{
+  g_autoptr (GError) error = NULL;
+  RdBatch *batch = rd_manifest_read (dir, &error);
+
+  g_assert_no_error (error);
+  g_assert_nonnull (batch);
+  return batch;
+}
+
+/* ---- pure rules ---- */
+
+static void
+test_classify_table (void)
+{
+  g_autoptr (GError) refused = g_error_new_literal (G_IO_ERROR,
+      G_IO_ERROR_CONNECTION_REFUSED, "refused");
+  g_autoptr (GError) closed = g_error_new_literal (G_IO_ERROR,
+      G_IO_ERROR_CONNECTION_CLOSED, "closed");
+  g_autoptr (GError) resolver = g_error_new_literal (G_RESOLVER_ERROR,
+      G_RESOLVER_ERROR_NOT_FOUND, "no such host");
+  g_autoptr (GError) tls = g_error_new_literal (G_TLS_ERROR,
+      G_TLS_ERROR_BAD_CERTIFICATE, "bad certificate");
+  g_autoptr (GError) cancelled = g_error_new_literal (G_IO_ERROR,
+      G_IO_ERROR_CANCELLED, "cancelled");
+  g_autoptr (GError) changed = g_error_new_literal (G_IO_ERROR,
+      G_IO_ERROR_INVALID_DATA, "file changed size");
+  static const guint final_4xx[] = { 400, 401, 402, 403, 404, 409, 413, 422 };
+  guint i;
+
+  /* GET: any transport failure, 408, 429 and 5xx are retried. */
+  g_assert_cmpint (rd_client_classify (FALSE, 0, refused, FALSE), ==,
+      RD_RETRY_YES);
+  g_assert_cmpint (rd_client_classify (FALSE, 0, closed, TRUE), ==,
+      RD_RETRY_YES);
+  g_assert_cmpint (rd_client_classify (FALSE, 0, resolver, FALSE), ==,
+      RD_RETRY_YES);
+  g_assert_cmpint (rd_client_classify (FALSE, 0, tls, FALSE), ==, RD_RETRY_YES);
+  g_assert_cmpint (rd_client_classify (FALSE, 0, cancelled, FALSE), ==,
+      RD_RETRY_NO);
+  g_assert_cmpint (rd_client_classify (FALSE, 408, NULL, TRUE), ==,
+      RD_RETRY_YES);
+  g_assert_cmpint (rd_client_classify (FALSE, 429, NULL, TRUE), ==,
+      RD_RETRY_YES);
+  for (i = 500; i <= 504; i++)
+    g_assert_cmpint (rd_client_classify (FALSE, i, NULL, TRUE), ==,
+        RD_RETRY_YES);
+  for (i = 0; i < G_N_ELEMENTS (final_4xx); i++)
+    g_assert_cmpint (rd_client_classify (FALSE, final_4xx[i], NULL, TRUE),
+        ==, RD_RETRY_NO);
+  g_assert_cmpint (rd_client_classify (FALSE, 200, NULL, TRUE), ==,
+      RD_RETRY_NO);
+
+  /* POST, transport failures: safe only while the body was not all sent. */
+  g_assert_cmpint (rd_client_classify (TRUE, 0, refused, FALSE), ==,
+      RD_RETRY_YES);
+  g_assert_cmpint (rd_client_classify (TRUE, 0, resolver, FALSE), ==,
+      RD_RETRY_YES);
+  g_assert_cmpint (rd_client_classify (TRUE, 0, tls, FALSE), ==, RD_RETRY_YES);
+  g_assert_cmpint (rd_client_classify (TRUE, 0, closed, FALSE), ==,
+      RD_RETRY_YES);
+  g_assert_cmpint (rd_client_classify (TRUE, 0, closed, TRUE), ==,
+      RD_RETRY_UNKNOWN_OUTCOME);
+  g_assert_cmpint (rd_client_classify (TRUE, 0, cancelled, FALSE), ==,
+      RD_RETRY_NO);
+  /* A file of the batch that changed under us: sending again cannot help. */
+  g_assert_cmpint (rd_client_classify (TRUE, 0, changed, FALSE), ==,
+      RD_RETRY_NO);
+
+  /* POST, answers: refused before accepting. */
+  g_assert_cmpint (rd_client_classify (TRUE, 429, NULL, TRUE), ==,
+      RD_RETRY_YES);
+  g_assert_cmpint (rd_client_classify (TRUE, 503, NULL, TRUE), ==,
+      RD_RETRY_YES);
+  g_assert_cmpint (rd_client_classify (TRUE, 408, NULL, FALSE), ==,
+      RD_RETRY_YES);
+  /* 500/502/504 after the body: may have created the batch. */
+  g_assert_cmpint (rd_client_classify (TRUE, 500, NULL, TRUE), ==,
+      RD_RETRY_UNKNOWN_OUTCOME);
+  g_assert_cmpint (rd_client_classify (TRUE, 502, NULL, TRUE), ==,
+      RD_RETRY_UNKNOWN_OUTCOME);
+  g_assert_cmpint (rd_client_classify (TRUE, 504, NULL, TRUE), ==,
+      RD_RETRY_UNKNOWN_OUTCOME);
+  /* ... and before it (Expect: 100-continue refused): nothing created. */
+  g_assert_cmpint (rd_client_classify (TRUE, 500, NULL, FALSE), ==,
+      RD_RETRY_YES);
+  g_assert_cmpint (rd_client_classify (TRUE, 502, NULL, FALSE), ==,
+      RD_RETRY_YES);
+  /* Final answers. */
+  for (i = 0; i < G_N_ELEMENTS (final_4xx); i++)
+    g_assert_cmpint (rd_client_classify (TRUE, final_4xx[i], NULL, TRUE), ==,
+        RD_RETRY_NO);
+  g_assert_cmpint (rd_client_classify (TRUE, 202, NULL, TRUE), ==, RD_RETRY_NO);
+}
+
+static void
+test_retry_delay_honours_retry_after_seconds (void)
+{
+  g_assert_cmpuint (rd_client_retry_delay (1, "7", 0.9), ==, 7 * GST_SECOND);
+  g_assert_cmpuint (rd_client_retry_delay (5, " 2 ", 0.0), ==, 2 * GST_SECOND);
+  g_assert_cmpuint (rd_client_retry_delay (1, "0", 0.5), ==, 0);
+  /* Absurd values are capped rather than stalling the batch for days. */
+  g_assert_cmpuint (rd_client_retry_delay (1, "999999", 0.5), ==,
+      600 * GST_SECOND);
+}
+
+static void
+test_retry_delay_honours_retry_after_http_date (void)
+{
+  g_autoptr (GDateTime) now = g_date_time_new_now_utc ();
+  g_autoptr (GDateTime) later = g_date_time_add_seconds (now, 30);
+  g_autoptr (GDateTime) earlier = g_date_time_add_seconds (now, -30);
+  g_autofree gchar *later_str = soup_date_time_to_string (later,
+      SOUP_DATE_HTTP);
+  g_autofree gchar *earlier_str = soup_date_time_to_string (earlier,
+      SOUP_DATE_HTTP);
+  GstClockTime delay;
+
+  delay = rd_client_retry_delay (1, later_str, 0.0);
+  g_assert_cmpuint (delay, >=, 28 * GST_SECOND);
+  g_assert_cmpuint (delay, <=, 30 * GST_SECOND);
+  g_assert_cmpuint (rd_client_retry_delay (1, earlier_str, 0.0), ==, 0);
+}
+
+static void
+test_retry_delay_without_retry_after_is_exponential_with_jitter (void)
+{
+  guint attempt;
+
+  for (attempt = 1; attempt <= 6; attempt++) {
+    GstClockTime base = GST_SECOND << (attempt - 1);
+
+    g_assert_cmpuint (rd_client_retry_delay (attempt, NULL, 0.0), ==, base / 2);
+    g_assert_cmpuint (rd_client_retry_delay (attempt, NULL, 0.999), <, base);
+    g_assert_cmpuint (rd_client_retry_delay (attempt, NULL, 0.999), >=,
+        base * 99 / 100);
+  }
+  /* A Retry-After that is neither form falls back to the backoff. */
+  g_assert_cmpuint (rd_client_retry_delay (2, "soon", 0.0), ==, GST_SECOND);
+}
+
+static void
+test_retry_delay_is_capped_at_60_s (void)
+{
+  g_assert_cmpuint (rd_client_retry_delay (7, NULL, 0.999), <, 60 * GST_SECOND);
+  g_assert_cmpuint (rd_client_retry_delay (7, NULL, 0.0), ==, 30 * GST_SECOND);
+  g_assert_cmpuint (rd_client_retry_delay (1000, NULL, 0.999), <,
+      60 * GST_SECOND);
+  g_assert_cmpuint (rd_client_retry_delay (G_MAXUINT, NULL, 0.0), ==,
+      30 * GST_SECOND);
+}
+
+static void
+test_poll_interval_backs_off_to_its_cap (void)
+{
+  GstClockTime max = 30 * GST_SECOND;
+  GstClockTime interval = 2 * GST_SECOND;
+
+  g_assert_cmpuint (rd_client_next_poll_interval (interval, max), ==,
+      3 * GST_SECOND);
+  g_assert_cmpuint (rd_client_next_poll_interval (3 * GST_SECOND, max), ==,
+      4500 * GST_MSECOND);
+  g_assert_cmpuint (rd_client_next_poll_interval (25 * GST_SECOND, max), ==,
+      max);
+  g_assert_cmpuint (rd_client_next_poll_interval (max, max), ==, max);
+  g_assert_cmpuint (rd_client_next_poll_interval (40 * GST_SECOND, max), ==,
+      max);
+  while (interval < max) {
+    GstClockTime next = rd_client_next_poll_interval (interval, max);
+
+    g_assert_cmpuint (next, >, interval);
+    interval = next;
+  }
+  g_assert_cmpuint (interval, ==, max);
+}
+
+/* ---- end to end ---- */
+
+static void
+assert_result_fields (const GstStructure * result, const RdBatch * original,
+    guint index, const gchar * dir, const gchar * uuid)
+{
+  static const gchar *const names[] = { "seg-a.wav", "seg-b.mp3",
+    "snap-c.jpg"
+  };
+  g_autofree gchar *path = g_build_filename (dir, names[index], NULL);
+  guint64 running_time = 0, duration = 0;
+
+  g_assert_cmpstr (gst_structure_get_name (result), ==,
+      "resemble-detect-result");
+  g_assert_cmpstr (gst_structure_get_string (result, "batch-uuid"), ==, uuid);
+  g_assert_cmpstr (gst_structure_get_string (result, "file"), ==, path);
+  g_assert_nonnull (gst_structure_get_string (result, "detect-uuid"));
+  g_assert_true (gst_structure_get_uint64 (result, "running-time",
+          &running_time));
+  g_assert_true (gst_structure_get_uint64 (result, "duration", &duration));
+  g_assert_cmpuint (running_time, ==, index * 10 * GST_SECOND);
+  g_assert_cmpuint (duration, ==, index == 0 ? GST_CLOCK_TIME_NONE :
+      10 * GST_SECOND);
+}
+
+static void
+test_files_mode_end_to_end (Fixture * f, gconstpointer data)
+{
+  RdBatch *batch = make_small_batch (f, 1);
+  g_autofree gchar *dir = g_strdup (batch->dir);
+  g_autoptr (GPtrArray) facts = batch_file_facts (batch);
+  g_autoptr (JsonNode) stats = NULL;
+  g_autoptr (RdBatch) manifest = NULL;
+  JsonObject *sent, *settings;
+  JsonArray *files;
+  Outcome *outcome;
+  guint i;
+
+  batch->settings.visualize = 0;
+  batch->settings.frame_length = 2;
+  batch->settings.start_region = 1.5;
+  g_assert_true (rd_manifest_write (batch, NULL));
+  fixture_start (f);
+  rd_client_submit (f->client, batch);
+  recorder_wait_finished (&f->rec, 1);
+  g_assert_cmpuint (rd_client_get_pending (f->client), ==, 0);
+  g_assert_cmpuint (f->rec.pending_at_idle, ==, 0);
+
+  outcome = recorder_get (&f->rec, 1);
+  g_assert_true (outcome->done);
+  g_assert_cmpuint (outcome->submitted, ==, 1);
+  g_assert_cmpuint (outcome->status_calls, >=, 1);
+  g_assert_cmpuint (outcome->progress_calls, >=, 1);
+  g_assert_cmpuint (outcome->last_sent, ==, outcome->last_total);
+  g_assert_cmpstr (outcome->status, ==, "completed");
+  g_assert_cmpuint (outcome->completed_count, ==, 3);
+  g_assert_cmpint (outcome->state, ==, RD_BATCH_STATE_DONE);
+
+  /* One result per file, in file order, and the same ones in done. */
+  g_assert_cmpuint (outcome->results->len, ==, 3);
+  g_assert_cmpuint (outcome->reported->len, ==, 3);
+  for (i = 0; i < 3; i++) {
+    const GstStructure *result = g_ptr_array_index (outcome->results, i);
+
+    g_assert_cmpuint (g_array_index (outcome->reported_index, guint, i), ==, i);
+    g_assert_true (gst_structure_is_equal (result,
+            g_ptr_array_index (outcome->reported, i)));
+    assert_result_fields (result, batch, i, dir, outcome->uuid);
+    g_assert_cmpstr (gst_structure_get_string (result, "status"), ==,
+        "completed");
+  }
+
+  /* The emulator got exactly the bytes on disk and the settings set. */
+  stats = emulator_stats (f);
+  sent = stats_batch (stats, outcome->uuid);
+  g_assert_cmpstr (json_object_get_string_member (sent, "upload_mode"), ==,
+      "files");
+  g_assert_cmpstr (json_object_get_string_member (sent, "user_agent"), ==,
+      USER_AGENT);
+  g_assert_false (json_object_get_boolean_member (sent, "prefer_present"));
+  g_assert_cmpstr (json_object_get_string_member (sent,
+          "authorization_scheme"), ==, "Bearer");
+  files = json_object_get_array_member (sent, "files");
+  g_assert_cmpuint (json_array_get_length (files), ==, 3);
+  for (i = 0; i < 3; i++) {
+    JsonObject *file = json_array_get_object_element (files, i);
+    FileFacts *fact = g_ptr_array_index (facts, i);
+
+    g_assert_cmpstr (json_object_get_string_member (file, "name"), ==,
+        fact->name);
+    g_assert_cmpint (json_object_get_int_member (file, "size"), ==, fact->size);
+    g_assert_cmpstr (json_object_get_string_member (file, "sha256"), ==,
+        fact->sha256);
+  }
+  settings = json_object_get_object_member (sent, "settings");
+  g_assert_cmpuint (json_object_get_size (settings), ==, 3);
+  g_assert_cmpstr (json_object_get_string_member (settings, "visualize"), ==,
+      "false");
+  g_assert_cmpstr (json_object_get_string_member (settings, "frame_length"),
+      ==, "2");
+  g_assert_cmpfloat (g_ascii_strtod (json_object_get_string_member (settings,
+              "start_region"), NULL), ==, 1.5);
+
+  /* Files deleted after done; manifest done with uuid and detect uuids. */
+  for (i = 0; i < 3; i++)
+    g_assert_false (file_exists_in (dir,
+            ((FileFacts *) g_ptr_array_index (facts, i))->name));
+  manifest = read_manifest (dir);
+  g_assert_cmpint (manifest->state, ==, RD_BATCH_STATE_DONE);
+  g_assert_cmpstr (manifest->uuid, ==, outcome->uuid);
+  g_assert_cmpstr (manifest->status, ==, "completed");
+  for (i = 0; i < 3; i++)
+    g_assert_nonnull (((RdBatchFile *) g_ptr_array_index (manifest->files,
+                i))->detect_uuid);
+}
+
+static void
+test_keep_files_keeps_them_after_done (Fixture * f, gconstpointer data)
+{
+  RdBatch *batch = make_small_batch (f, 2);
+  g_autofree gchar *dir = g_strdup (batch->dir);
+
+  f->config.keep_files = TRUE;
+  fixture_start (f);
+  rd_client_submit (f->client, batch);
+  recorder_wait_finished (&f->rec, 1);
+  g_assert_true (recorder_get (&f->rec, 2)->done);
+  g_assert_true (file_exists_in (dir, "seg-a.wav"));
+  g_assert_true (file_exists_in (dir, "seg-b.mp3"));
+  g_assert_true (file_exists_in (dir, "snap-c.jpg"));
+}
+
+static void
+test_without_fetch_results_done_has_no_results (Fixture * f, gconstpointer data)
+{
+  f->config.fetch_results = FALSE;
+  fixture_start (f);
+  rd_client_submit (f->client, make_small_batch (f, 3));
+  recorder_wait_finished (&f->rec, 1);
+  g_assert_true (recorder_get (&f->rec, 3)->done);
+  g_assert_cmpuint (recorder_get (&f->rec, 3)->results->len, ==, 0);
+  g_assert_cmpuint (recorder_get (&f->rec, 3)->reported->len, ==, 0);
+  g_autoptr (JsonNode) stats = emulator_stats (f);
+  g_assert_cmpint (stats_route_total (stats, DETECT_ROUTE), ==, 0);
+}
+
+static void
+test_zip_mode_end_to_end (Fixture * f, gconstpointer data)
+{
+  RdBatch *batch = make_small_batch (f, 4);
+  g_autoptr (GPtrArray) facts = batch_file_facts (batch);
+  g_autoptr (JsonNode) stats = NULL;
+  JsonObject *sent;
+  JsonArray *files;
+  Outcome *outcome;
+  guint i;
+
+  batch->upload_mode = RD_UPLOAD_MODE_ZIP;
+  fixture_start (f);
+  rd_client_submit (f->client, batch);
+  recorder_wait_finished (&f->rec, 1);
+
+  outcome = recorder_get (&f->rec, 4);
+  g_assert_true (outcome->done);
+  g_assert_cmpuint (outcome->results->len, ==, 3);
+  stats = emulator_stats (f);
+  sent = stats_batch (stats, outcome->uuid);
+  g_assert_cmpstr (json_object_get_string_member (sent, "upload_mode"), ==,
+      "zip");
+  g_assert_cmpstr (json_object_get_string_member (json_object_get_object_member
+          (sent, "zip"), "name"), ==, "batch-000004.zip");
+  files = json_object_get_array_member (sent, "files");
+  g_assert_cmpuint (json_array_get_length (files), ==, 3);
+  for (i = 0; i < 3; i++) {
+    JsonObject *file = json_array_get_object_element (files, i);
+    FileFacts *fact = g_ptr_array_index (facts, i);
+
+    g_assert_cmpstr (json_object_get_string_member (file, "name"), ==,
+        fact->name);
+    g_assert_cmpint (json_object_get_int_member (file, "size"), ==, fact->size);
+    g_assert_cmpstr (json_object_get_string_member (file, "sha256"), ==,
+        fact->sha256);
+  }
+}
+
+static void
+test_failed_files_still_get_a_result (Fixture * f, gconstpointer data)
+{
+  Outcome *outcome;
+
+  rd_emulator_set_fail_substring (f->emu, "seg-b");
+  fixture_start (f);
+  rd_client_submit (f->client, make_small_batch (f, 5));
+  recorder_wait_finished (&f->rec, 1);
+  outcome = recorder_get (&f->rec, 5);
+  g_assert_true (outcome->done);
+  g_assert_cmpstr (outcome->status, ==, "partially_failed");
+  g_assert_cmpuint (outcome->failed_count, ==, 1);
+  g_assert_cmpuint (outcome->results->len, ==, 3);
+  g_assert_cmpstr (gst_structure_get_string (g_ptr_array_index
+          (outcome->results, 1), "status"), ==, "failed");
+  g_assert_cmpstr (gst_structure_get_string (g_ptr_array_index
+          (outcome->results, 0), "status"), ==, "completed");
+}
+
+/* ---- refused before sending ---- */
+
+static void
+test_validation_refuses_51_files_without_a_request (Fixture * f,
+    gconstpointer data)
+{
+  RdBatch *batch = rd_batch_new (6, f->spool);
+  g_autofree gchar *dir = g_strdup (batch->dir);
+  g_autoptr (JsonNode) stats = NULL;
+  g_autoptr (RdBatch) manifest = NULL;
+  Outcome *outcome;
+  guint i;
+
+  g_assert_cmpint (g_mkdir_with_parents (batch->dir, 0700), ==, 0);
+  for (i = 0; i < 51; i++) {
+    g_autofree gchar *name = g_strdup_printf ("f%02u.wav", i);
+    g_autofree gchar *path = g_build_filename (batch->dir, name, NULL);
+
+    write_file (path, 10, i);
+    rd_batch_add_file (batch, rd_batch_file_new (name, 10,
+            RD_MEDIA_TYPE_AUDIO, RD_TIME_NONE, RD_TIME_NONE));
+  }
+  batch->state = RD_BATCH_STATE_CLOSED;
+  fixture_start (f);
+  rd_client_submit (f->client, batch);
+  recorder_wait_finished (&f->rec, 1);
+
+  outcome = recorder_get (&f->rec, 6);
+  g_assert_false (outcome->done);
+  g_assert_cmpuint (outcome->http_status, ==, 0);
+  g_assert_nonnull (strstr (outcome->reason, "51 files"));
+  g_assert_false (outcome->cancelled);
+  stats = emulator_stats (f);
+  g_assert_cmpint (json_object_get_int_member (json_object_get_object_member
+          (json_node_get_object (stats), "requests"), "total"), ==, 0);
+  manifest = read_manifest (dir);
+  g_assert_cmpint (manifest->state, ==, RD_BATCH_STATE_ERROR);
+  g_assert_nonnull (strstr (manifest->error_reason, "51 files"));
+  g_assert_true (file_exists_in (dir, "f00.wav"));
+}
+
+static void
+test_validation_refuses_bad_extension_without_a_request (Fixture * f,
+    gconstpointer data)
+{
+  static const gchar *const names[] = { "ok.wav", "notes.txt", NULL };
+  static const guint64 sizes[] = { 100, 100 };
+  g_autoptr (JsonNode) stats = NULL;
+  Outcome *outcome;
+
+  fixture_start (f);
+  rd_client_submit (f->client, make_batch (f, 7, names, sizes));
+  recorder_wait_finished (&f->rec, 1);
+  outcome = recorder_get (&f->rec, 7);
+  g_assert_false (outcome->done);
+  g_assert_cmpuint (outcome->http_status, ==, 0);
+  g_assert_nonnull (strstr (outcome->reason, "notes.txt"));
+  g_assert_cmpint (outcome->state, ==, RD_BATCH_STATE_ERROR);
+  stats = emulator_stats (f);
+  g_assert_cmpint (json_object_get_int_member (json_object_get_object_member
+          (json_node_get_object (stats), "requests"), "total"), ==, 0);
+}
+
+static void
+test_bad_setting_is_refused_without_a_request (Fixture * f, gconstpointer data)
+{
+  RdBatch *batch = make_small_batch (f, 8);
+  g_autoptr (JsonNode) stats = NULL;
+
+  batch->settings.frame_length = 9;
+  fixture_start (f);
+  rd_client_submit (f->client, batch);
+  recorder_wait_finished (&f->rec, 1);
+  g_assert_false (recorder_get (&f->rec, 8)->done);
+  g_assert_cmpuint (recorder_get (&f->rec, 8)->http_status, ==, 0);
+  stats = emulator_stats (f);
+  g_assert_cmpint (json_object_get_int_member (json_object_get_object_member
+          (json_node_get_object (stats), "requests"), "total"), ==, 0);
+}
+
+static void
+test_missing_token_fails_every_batch_without_a_request (Fixture * f,
+    gconstpointer data)
+{
+  RdBatch *batch = make_small_batch (f, 9);
+  g_autofree gchar *dir = g_strdup (batch->dir);
+  g_autoptr (JsonNode) stats = NULL;
+  g_autoptr (RdBatch) manifest = NULL;
+  Outcome *outcome;
+
+  f->config.token = "";
+  fixture_start (f);
+  rd_client_submit (f->client, batch);
+  rd_client_submit (f->client, make_small_batch (f, 10));
+  recorder_wait_finished (&f->rec, 2);
+  outcome = recorder_get (&f->rec, 9);
+  g_assert_cmpuint (outcome->http_status, ==, 0);
+  g_assert_cmpstr (outcome->reason, ==,
+      "no API token: set api-token or RESEMBLE_API_TOKEN");
+  g_assert_false (recorder_get (&f->rec, 10)->done);
+  stats = emulator_stats (f);
+  g_assert_cmpint (json_object_get_int_member (json_object_get_object_member
+          (json_node_get_object (stats), "requests"), "total"), ==, 0);
+  /* Nothing reached the API: a next run with a token sends it. */
+  manifest = read_manifest (dir);
+  g_assert_cmpint (manifest->state, ==, RD_BATCH_STATE_CLOSED);
+}
+
+/* ---- the API's errors ---- */
+
+static void
+test_401_reports_unauthorized_once_and_fails_every_batch (Fixture * f,
+    gconstpointer data)
+{
+  g_autofree gchar *dir = NULL;
+  g_autoptr (RdBatch) manifest = NULL;
+  g_autoptr (JsonNode) stats = NULL;
+  guint i;
+
+  f->config.token = "a-wrong-token";
+  f->config.max_in_flight = 1;
+  fixture_start (f);
+  for (i = 11; i <= 13; i++) {
+    RdBatch *batch = make_small_batch (f, i);
+
+    if (i == 11)
+      dir = g_strdup (batch->dir);
+    rd_client_submit (f->client, batch);
+  }
+  recorder_wait_finished (&f->rec, 3);
+  g_assert_cmpuint (f->rec.unauthorized_calls, ==, 1);
+  g_assert_nonnull (f->rec.unauthorized_reason);
+  for (i = 11; i <= 13; i++) {
+    Outcome *outcome = recorder_get (&f->rec, i);
+
+    g_assert_false (outcome->done);
+    g_assert_false (outcome->cancelled);
+    g_assert_cmpuint (outcome->http_status, ==, 401);
+    g_assert_nonnull (strstr (outcome->reason, "Unauthorized"));
+    g_assert_null (strstr (outcome->reason, "a-wrong-token"));
+  }
+  /* Only the first batch reached the API. */
+  stats = emulator_stats (f);
+  g_assert_cmpint (stats_count (stats, POST_ROUTE, "401"), ==, 1);
+  manifest = read_manifest (dir);
+  g_assert_cmpint (manifest->state, ==, RD_BATCH_STATE_CLOSED);
+}
+
+static void
+test_402_carries_the_per_file_estimates (Fixture * f, gconstpointer data)
+{
+  RdBatch *batch = make_small_batch (f, 14);
+  g_autofree gchar *dir = g_strdup (batch->dir);
+  g_autoptr (RdBatch) manifest = NULL;
+  const GValue *estimates;
+  Outcome *outcome;
+
+  rd_emulator_set_wallet (f->emu, 5, 10);
+  fixture_start (f);
+  rd_client_submit (f->client, batch);
+  recorder_wait_finished (&f->rec, 1);
+  outcome = recorder_get (&f->rec, 14);
+  g_assert_false (outcome->done);
+  g_assert_cmpuint (outcome->http_status, ==, 402);
+  g_assert_nonnull (outcome->details);
+  estimates = gst_structure_get_value (outcome->details, "per-file-estimates");
+  g_assert_nonnull (estimates);
+  g_assert_true (GST_VALUE_HOLDS_ARRAY (estimates)
+      || GST_VALUE_HOLDS_LIST (estimates));
+  g_assert_cmpuint (GST_VALUE_HOLDS_ARRAY (estimates) ?
+      gst_value_array_get_size (estimates) :
+      gst_value_list_get_size (estimates), ==, 3);
+  g_assert_true (gst_structure_has_field (outcome->details,
+          "total-estimated-cost-cents"));
+  manifest = read_manifest (dir);
+  g_assert_cmpint (manifest->state, ==, RD_BATCH_STATE_ERROR);
+  g_assert_cmpuint (manifest->error_http_status, ==, 402);
+  g_assert_true (file_exists_in (dir, "seg-a.wav"));
+}
+
+static void
+test_403_carries_limit_used_requested (Fixture * f, gconstpointer data)
+{
+  RdBatch *batch = make_small_batch (f, 15);
+  gint64 limit = -1, used = -1, requested = -1;
+  Outcome *outcome;
+
+  batch->settings.intelligence = 1;
+  rd_emulator_set_intelligence_limit (f->emu, 2, 1);
+  fixture_start (f);
+  rd_client_submit (f->client, batch);
+  recorder_wait_finished (&f->rec, 1);
+  outcome = recorder_get (&f->rec, 15);
+  g_assert_false (outcome->done);
+  g_assert_cmpuint (outcome->http_status, ==, 403);
+  g_assert_nonnull (outcome->details);
+  g_assert_true (gst_structure_get_int64 (outcome->details, "limit", &limit));
+  g_assert_true (gst_structure_get_int64 (outcome->details, "used", &used));
+  g_assert_true (gst_structure_get_int64 (outcome->details, "requested",
+          &requested));
+  g_assert_cmpint (limit, ==, 2);
+  g_assert_cmpint (used, ==, 1);
+  g_assert_cmpint (requested, ==, 3);
+  g_assert_cmpint (outcome->state, ==, RD_BATCH_STATE_ERROR);
+}
+
+static void
+test_404_while_polling_a_resumed_batch (Fixture * f, gconstpointer data)
+{
+  RdBatch *batch = make_small_batch (f, 16);
+  g_autofree gchar *dir = g_strdup (batch->dir);
+  g_autoptr (JsonNode) stats = NULL;
+  g_autoptr (RdBatch) manifest = NULL;
+  Outcome *outcome;
+
+  batch->state = RD_BATCH_STATE_SUBMITTED;
+  batch->uuid = g_strdup ("00000000-0000-4000-8000-000000000000");
+  g_assert_true (rd_manifest_write (batch, NULL));
+  fixture_start (f);
+  rd_client_submit (f->client, batch);
+  recorder_wait_finished (&f->rec, 1);
+  outcome = recorder_get (&f->rec, 16);
+  g_assert_false (outcome->done);
+  g_assert_cmpuint (outcome->http_status, ==, 404);
+  g_assert_nonnull (outcome->reason);
+  stats = emulator_stats (f);
+  /* Resumed: polled, never POSTed again. */
+  g_assert_cmpint (stats_route_total (stats, POST_ROUTE), ==, 0);
+  g_assert_cmpint (stats_count (stats, POLL_ROUTE, "404"), ==, 1);
+  manifest = read_manifest (dir);
+  g_assert_cmpint (manifest->state, ==, RD_BATCH_STATE_ERROR);
+  g_assert_cmpstr (manifest->uuid, ==, "00000000-0000-4000-8000-000000000000");
+}
+
+static void
+test_resumed_submitted_batch_is_polled_to_done (Fixture * f, gconstpointer data)
+{
+  RdBatch *first = make_small_batch (f, 17);
+  RdBatch *resumed = make_small_batch (f, 18);
+  g_autoptr (JsonNode) stats = NULL;
+  Outcome *outcome;
+  guint i;
+
+  /* A first client submits and is stopped right after acceptance. */
+  f->config.fetch_results = FALSE;
+  fixture_start (f);
+  rd_client_submit (f->client, first);
+  recorder_wait_finished (&f->rec, 1);
+  outcome = recorder_get (&f->rec, 17);
+  g_assert_true (outcome->done);
+
+  /* The same uuid, as a manifest would give it back, on a new client. */
+  resumed->state = RD_BATCH_STATE_SUBMITTED;
+  resumed->uuid = g_strdup (outcome->uuid);
+  for (i = 0; i < resumed->files->len; i++)
+    ((RdBatchFile *) g_ptr_array_index (resumed->files, i))->detect_uuid = NULL;
+  rd_client_free (f->client);
+  f->config.fetch_results = TRUE;
+  fixture_start (f);
+  rd_client_submit (f->client, resumed);
+  recorder_wait_finished (&f->rec, 2);
+  outcome = recorder_get (&f->rec, 18);
+  g_assert_true (outcome->done);
+  g_assert_cmpuint (outcome->submitted, ==, 0);
+  /* The detect uuids came from the poll. */
+  g_assert_cmpuint (outcome->results->len, ==, 3);
+  g_assert_cmpstr (gst_structure_get_string (g_ptr_array_index
+          (outcome->results, 2), "status"), ==, "completed");
+  stats = emulator_stats (f);
+  g_assert_cmpint (stats_route_total (stats, POST_ROUTE), ==, 1);
+}
+
+static void
+test_poll_timeout_fails_the_batch_and_keeps_its_uuid (Fixture * f,
+    gconstpointer data)
+{
+  RdBatch *batch = make_small_batch (f, 19);
+  g_autofree gchar *dir = g_strdup (batch->dir);
+  g_autoptr (RdBatch) manifest = NULL;
+  Outcome *outcome;
+
+  rd_emulator_set_processing_time (f->emu, 60000);
+  f->config.poll_timeout = 300 * GST_MSECOND;
+  fixture_start (f);
+  rd_client_submit (f->client, batch);
+  recorder_wait_finished (&f->rec, 1);
+  outcome = recorder_get (&f->rec, 19);
+  g_assert_false (outcome->done);
+  g_assert_cmpuint (outcome->http_status, ==, 0);
+  g_assert_true (g_str_has_prefix (outcome->reason, "poll timeout after"));
+  /* Measured from acceptance, not much later. */
+  g_assert_cmpint (outcome->finished_us - outcome->submitted_us, >=,
+      300 * G_TIME_SPAN_MILLISECOND);
+  g_assert_cmpint (outcome->finished_us - outcome->submitted_us, <,
+      5 * G_TIME_SPAN_SECOND);
+  manifest = read_manifest (dir);
+  g_assert_cmpint (manifest->state, ==, RD_BATCH_STATE_ERROR);
+  g_assert_cmpstr (manifest->uuid, ==, outcome->uuid);
+  g_assert_true (file_exists_in (dir, "seg-a.wav"));
+}
+
+/* ---- faults ---- */
+
+/* Two batches, one after the other; the emulator's fault hits the second
+ * POST (every 2nd), so the first shows the normal path and the second
+ * the retry. */
+static void
+run_two_batches_with_post_fault (Fixture * f, RdEmulatorFault fault,
+    guint first_index)
+{
+  rd_emulator_set_fault (f->emu, fault, 2, POST_ROUTE);
+  f->config.max_in_flight = 1;
+  f->config.fetch_results = FALSE;
+  fixture_start (f);
+  rd_client_submit (f->client, make_small_batch (f, first_index));
+  rd_client_submit (f->client, make_small_batch (f, first_index + 1));
+  recorder_wait_finished (&f->rec, 2);
+  g_assert_true (recorder_get (&f->rec, first_index)->done);
+  g_assert_true (recorder_get (&f->rec, first_index + 1)->done);
+}
+
+static void
+test_503_on_post_is_retried (Fixture * f, gconstpointer data)
+{
+  g_autoptr (JsonNode) stats = NULL;
+
+  run_two_batches_with_post_fault (f, RD_EMULATOR_FAULT_503, 20);
+  stats = emulator_stats (f);
+  g_assert_cmpint (stats_count (stats, POST_ROUTE, "503"), ==, 1);
+  g_assert_cmpint (stats_count (stats, POST_ROUTE, "202"), ==, 2);
+  g_assert_cmpint (json_object_get_int_member (json_node_get_object (stats),
+          "batches_created"), ==, 2);
+}
+
+static void
+test_429_on_post_waits_for_retry_after (Fixture * f, gconstpointer data)
+{
+  g_autoptr (JsonNode) stats = NULL;
+  Outcome *first, *second;
+
+  rd_emulator_set_retry_after (f->emu, 2);
+  run_two_batches_with_post_fault (f, RD_EMULATOR_FAULT_429, 22);
+  first = recorder_get (&f->rec, 22);
+  second = recorder_get (&f->rec, 23);
+  /* The second POST starts once the first batch is done; its first
+   * attempt got the 429, and the backoff alone would be under 1 s. */
+  g_assert_cmpint (second->submitted_us - first->finished_us, >=,
+      2 * G_TIME_SPAN_SECOND);
+  stats = emulator_stats (f);
+  g_assert_cmpint (stats_count (stats, POST_ROUTE, "429"), ==, 1);
+  g_assert_cmpint (stats_count (stats, POST_ROUTE, "202"), ==, 2);
+}
+
+static void
+test_drop_before_body_is_retried (Fixture * f, gconstpointer data)
+{
+  g_autoptr (JsonNode) stats = NULL;
+
+  run_two_batches_with_post_fault (f, RD_EMULATOR_FAULT_DROP_BEFORE_BODY, 24);
+  stats = emulator_stats (f);
+  g_assert_cmpint (stats_count (stats, POST_ROUTE, "dropped"), ==, 1);
+  g_assert_cmpint (stats_count (stats, POST_ROUTE, "202"), ==, 2);
+  g_assert_cmpint (json_object_get_int_member (json_node_get_object (stats),
+          "batches_created"), ==, 2);
+}
+
+static void
+test_drop_after_body_is_an_unknown_outcome_not_retried (Fixture * f,
+    gconstpointer data)
+{
+  RdBatch *batch = make_small_batch (f, 26);
+  g_autofree gchar *dir = g_strdup (batch->dir);
+  g_autoptr (JsonNode) stats = NULL;
+  g_autoptr (RdBatch) manifest = NULL;
+  Outcome *outcome;
+
+  rd_emulator_set_fault (f->emu, RD_EMULATOR_FAULT_DROP_AFTER_BODY, 1,
+      POST_ROUTE);
+  fixture_start (f);
+  rd_client_submit (f->client, batch);
+  recorder_wait_finished (&f->rec, 1);
+  outcome = recorder_get (&f->rec, 26);
+  g_assert_false (outcome->done);
+  g_assert_false (outcome->cancelled);
+  g_assert_cmpuint (outcome->http_status, ==, 0);
+  g_assert_nonnull (strstr (outcome->reason, "outcome unknown"));
+  g_assert_nonnull (strstr (outcome->reason, "duplicate"));
+  stats = emulator_stats (f);
+  g_assert_cmpint (stats_route_total (stats, POST_ROUTE), ==, 1);
+  manifest = read_manifest (dir);
+  g_assert_cmpint (manifest->state, ==, RD_BATCH_STATE_ERROR);
+  g_assert_nonnull (strstr (manifest->error_reason, "outcome unknown"));
+  g_assert_true (file_exists_in (dir, "seg-a.wav"));
+}
+
+static void
+test_500_on_poll_is_retried (Fixture * f, gconstpointer data)
+{
+  g_autoptr (JsonNode) stats = NULL;
+  Outcome *outcome;
+
+  /* 3 files at 150 ms: the first poll sees "processing", the second gets
+   * the 500, a later one the terminal state. */
+  rd_emulator_set_processing_time (f->emu, 150);
+  rd_emulator_set_fault (f->emu, RD_EMULATOR_FAULT_500, 2,
+      "GET /api/v2/detect/batch/");
+  fixture_start (f);
+  rd_client_submit (f->client, make_small_batch (f, 27));
+  recorder_wait_finished (&f->rec, 1);
+  outcome = recorder_get (&f->rec, 27);
+  g_assert_true (outcome->done);
+  g_assert_cmpstr (outcome->status, ==, "completed");
+  stats = emulator_stats (f);
+  g_assert_cmpint (stats_count (stats, POLL_ROUTE, "500"), >=, 1);
+  g_assert_cmpint (stats_count (stats, POLL_ROUTE, "200"), >=, 2);
+}
+
+static void
+test_500_on_results_is_retried (Fixture * f, gconstpointer data)
+{
+  g_autoptr (JsonNode) stats = NULL;
+  Outcome *outcome;
+  guint i;
+
+  rd_emulator_set_fault (f->emu, RD_EMULATOR_FAULT_500, 2,
+      "GET /api/v2/detect/");
+  fixture_start (f);
+  rd_client_submit (f->client, make_small_batch (f, 28));
+  recorder_wait_finished (&f->rec, 1);
+  outcome = recorder_get (&f->rec, 28);
+  g_assert_true (outcome->done);
+  for (i = 0; i < 3; i++)
+    g_assert_cmpstr (gst_structure_get_string (g_ptr_array_index
+            (outcome->results, i), "status"), ==, "completed");
+  stats = emulator_stats (f);
+  g_assert_cmpint (stats_count (stats, DETECT_ROUTE, "500")
+      + stats_count (stats, POLL_ROUTE, "500"), >=, 1);
+}
+
+static void
+test_results_that_cannot_be_fetched_are_unknown (Fixture * f,
+    gconstpointer data)
+{
+  Outcome *outcome;
+  guint i, unknown = 0, completed = 0;
+
+  /* No retries; of the GETs under /detect/ the one poll (terminal at
+   * once) is the 1st, the three verdicts the 2nd to 4th: two of them
+   * fail. */
+  f->config.max_retries = 0;
+  rd_emulator_set_fault (f->emu, RD_EMULATOR_FAULT_503, 2,
+      "GET /api/v2/detect/");
+  fixture_start (f);
+  rd_client_submit (f->client, make_small_batch (f, 29));
+  recorder_wait_finished (&f->rec, 1);
+  outcome = recorder_get (&f->rec, 29);
+  g_assert_true (outcome->done);
+  g_assert_cmpuint (outcome->results->len, ==, 3);
+  for (i = 0; i < 3; i++) {
+    const GstStructure *result = g_ptr_array_index (outcome->results, i);
+    const gchar *status = gst_structure_get_string (result, "status");
+
+    g_assert_nonnull (gst_structure_get_string (result, "file"));
+    g_assert_nonnull (gst_structure_get_string (result, "detect-uuid"));
+    if (g_strcmp0 (status, "unknown") == 0) {
+      g_assert_nonnull (gst_structure_get_string (result, "error-message"));
+      unknown++;
+    } else if (g_strcmp0 (status, "completed") == 0) {
+      completed++;
+    }
+  }
+  g_assert_cmpuint (unknown, ==, 2);
+  g_assert_cmpuint (completed, ==, 1);
+}
+
+/* ---- the queue ---- */
+
+static void
+test_max_in_flight_one_runs_batches_one_at_a_time (Fixture * f,
+    gconstpointer data)
+{
+  guint i;
+
+  rd_emulator_set_processing_time (f->emu, 30);
+  f->config.max_in_flight = 1;
+  fixture_start (f);
+  for (i = 30; i < 33; i++)
+    rd_client_submit (f->client, make_small_batch (f, i));
+  g_assert_cmpuint (rd_client_get_pending (f->client), >=, 1);
+  recorder_wait_finished (&f->rec, 3);
+  g_assert_cmpuint (f->rec.max_posting, ==, 1);
+  g_assert_cmpuint (f->rec.finish_order->len, ==, 3);
+  for (i = 0; i < 3; i++) {
+    g_assert_cmpuint (GPOINTER_TO_UINT (g_ptr_array_index
+            (f->rec.finish_order, i)), ==, 30 + i);
+    g_assert_true (recorder_get (&f->rec, 30 + i)->done);
+  }
+  g_assert_cmpuint (f->rec.idle_calls, >=, 1);
+  g_assert_cmpuint (rd_client_get_pending (f->client), ==, 0);
+}
+
+static void
+test_max_in_flight_allows_parallel_batches (Fixture * f, gconstpointer data)
+{
+  guint i;
+
+  rd_emulator_set_processing_time (f->emu, 100);
+  f->config.max_in_flight = 3;
+  fixture_start (f);
+  for (i = 34; i < 37; i++)
+    rd_client_submit (f->client, make_small_batch (f, i));
+  recorder_wait_finished (&f->rec, 3);
+  g_assert_cmpuint (f->rec.max_posting, >, 1);
+  g_assert_cmpuint (f->rec.max_posting, <=, 3);
+}
+
+/* ---- stopping ---- */
+
+static void
+test_stop_in_the_middle_of_an_upload_is_prompt (Fixture * f, gconstpointer data)
+{
+  RdBatch *batch = rd_batch_new (40, f->spool);
+  g_autofree gchar *dir = g_strdup (batch->dir);
+  g_autofree gchar *path = g_build_filename (batch->dir, "big.wav", NULL);
+  g_autoptr (RdBatch) manifest = NULL;
+  guint64 size = 64 * 1024 * 1024;
+  gint64 deadline, start, elapsed;
+  Outcome *outcome;
+  int fd;
+
+  g_assert_cmpint (g_mkdir_with_parents (batch->dir, 0700), ==, 0);
+  fd = g_open (path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  g_assert_cmpint (fd, >=, 0);
+  g_assert_cmpint (ftruncate (fd, size), ==, 0);
+  g_close (fd, NULL);
+  rd_batch_add_file (batch, rd_batch_file_new ("big.wav", size,
+          RD_MEDIA_TYPE_AUDIO, 0, 10 * GST_SECOND));
+  batch->state = RD_BATCH_STATE_CLOSED;
+  g_assert_true (rd_manifest_write (batch, NULL));
+
+  f->rec.hold_first_progress = TRUE;
+  fixture_start (f);
+  rd_client_submit (f->client, batch);
+
+  /* Wait for the upload to start; the client's thread holds in the
+   * progress callback until we are about to stop. */
+  deadline = g_get_monotonic_time () + WAIT_S * G_TIME_SPAN_SECOND;
+  g_mutex_lock (&f->rec.lock);
+  while (!f->rec.progress_seen)
+    g_assert_true (g_cond_wait_until (&f->rec.cond, &f->rec.lock, deadline));
+  f->rec.release_progress = TRUE;
+  g_cond_broadcast (&f->rec.cond);
+  g_mutex_unlock (&f->rec.lock);
+
+  start = g_get_monotonic_time ();
+  rd_client_stop (f->client);
+  elapsed = g_get_monotonic_time () - start;
+  g_assert_cmpint (elapsed, <, 2 * G_TIME_SPAN_SECOND);
+  /* Stop is idempotent. */
+  rd_client_stop (f->client);
+
+  g_assert_cmpuint (f->rec.finished, ==, 1);
+  outcome = recorder_get (&f->rec, 40);
+  g_assert_false (outcome->done);
+  g_assert_true (outcome->cancelled);
+  g_assert_cmpuint (outcome->last_sent, <, size);
+  g_assert_cmpuint (rd_client_get_pending (f->client), ==, 0);
+  manifest = read_manifest (dir);
+  g_assert_cmpint (manifest->state, ==, RD_BATCH_STATE_CLOSED);
+  g_assert_null (manifest->uuid);
+  g_assert_true (file_exists_in (dir, "big.wav"));
+}
+
+static void
+test_stop_while_polling_keeps_the_batch_submitted (Fixture * f,
+    gconstpointer data)
+{
+  RdBatch *batch = make_small_batch (f, 41);
+  g_autofree gchar *dir = g_strdup (batch->dir);
+  g_autoptr (RdBatch) manifest = NULL;
+  gint64 deadline, start;
+  Outcome *outcome;
+
+  rd_emulator_set_processing_time (f->emu, 60000);
+  f->config.poll_interval = 10 * GST_SECOND;
+  f->config.poll_max_interval = 10 * GST_SECOND;
+  fixture_start (f);
+  rd_client_submit (f->client, batch);
+  deadline = g_get_monotonic_time () + WAIT_S * G_TIME_SPAN_SECOND;
+  g_mutex_lock (&f->rec.lock);
+  while (g_hash_table_lookup (f->rec.outcomes, GUINT_TO_POINTER (41)) == NULL
+      || ((Outcome *) g_hash_table_lookup (f->rec.outcomes,
+              GUINT_TO_POINTER (41)))->submitted == 0)
+    g_assert_true (g_cond_wait_until (&f->rec.cond, &f->rec.lock, deadline));
+  g_mutex_unlock (&f->rec.lock);
+
+  start = g_get_monotonic_time ();
+  rd_client_stop (f->client);
+  g_assert_cmpint (g_get_monotonic_time () - start, <, 2 * G_TIME_SPAN_SECOND);
+  outcome = recorder_get (&f->rec, 41);
+  g_assert_true (outcome->cancelled);
+  manifest = read_manifest (dir);
+  g_assert_cmpint (manifest->state, ==, RD_BATCH_STATE_SUBMITTED);
+  g_assert_cmpstr (manifest->uuid, ==, outcome->uuid);
+}
+
+/* The whole body went out and no answer came: the API may have the batch,
+ * so it must not look "closed" (a next run would send it again). */
+static void
+test_stop_after_the_whole_upload_records_an_unknown_outcome (Fixture * f,
+    gconstpointer data)
+{
+  RdBatch *batch = make_small_batch (f, 46);
+  g_autofree gchar *dir = g_strdup (batch->dir);
+  g_autoptr (RdBatch) manifest = NULL;
+  Outcome *outcome;
+  gint64 deadline;
+
+  rd_emulator_set_slow_delay (f->emu, 10000);
+  rd_emulator_set_fault (f->emu, RD_EMULATOR_FAULT_SLOW, 1, POST_ROUTE);
+  fixture_start (f);
+  rd_client_submit (f->client, batch);
+  deadline = g_get_monotonic_time () + WAIT_S * G_TIME_SPAN_SECOND;
+  g_mutex_lock (&f->rec.lock);
+  for (;;) {
+    outcome = g_hash_table_lookup (f->rec.outcomes, GUINT_TO_POINTER (46));
+    if (outcome && outcome->last_total > 0
+        && outcome->last_sent == outcome->last_total)
+      break;
+    g_assert_true (g_cond_wait_until (&f->rec.cond, &f->rec.lock, deadline));
+  }
+  g_mutex_unlock (&f->rec.lock);
+
+  rd_client_stop (f->client);
+  outcome = recorder_get (&f->rec, 46);
+  g_assert_true (outcome->cancelled);
+  g_assert_nonnull (strstr (outcome->reason, "outcome unknown"));
+  manifest = read_manifest (dir);
+  g_assert_cmpint (manifest->state, ==, RD_BATCH_STATE_ERROR);
+  g_assert_true (file_exists_in (dir, "seg-a.wav"));
+}
+
+static void
+test_stop_cancels_queued_batches_and_later_submits (Fixture * f,
+    gconstpointer data)
+{
+  guint i;
+
+  rd_emulator_set_processing_time (f->emu, 60000);
+  f->config.max_in_flight = 1;
+  fixture_start (f);
+  for (i = 42; i < 45; i++)
+    rd_client_submit (f->client, make_small_batch (f, i));
+  rd_client_stop (f->client);
+  g_assert_cmpuint (f->rec.finished, ==, 3);
+  for (i = 42; i < 45; i++)
+    g_assert_true (recorder_get (&f->rec, i)->cancelled);
+  /* After stop, a batch ends at once, still exactly once. */
+  rd_client_submit (f->client, make_small_batch (f, 45));
+  g_assert_cmpuint (f->rec.finished, ==, 4);
+  g_assert_true (recorder_get (&f->rec, 45)->cancelled);
+  g_assert_cmpuint (rd_client_get_pending (f->client), ==, 0);
+}
+
+/* ---- the token ---- */
+
+static void
+assert_tree_lacks (const gchar * path, const gchar * needle)
+{
+  GDir *dir = g_dir_open (path, 0, NULL);
+  const gchar *name;
+
+  g_assert_nonnull (dir);
+  while ((name = g_dir_read_name (dir))) {
+    g_autofree gchar *child = g_build_filename (path, name, NULL);
+    g_autofree gchar *contents = NULL;
+
+    if (g_file_test (child, G_FILE_TEST_IS_DIR)) {
+      assert_tree_lacks (child, needle);
+      continue;
+    }
+    g_assert_true (g_file_get_contents (child, &contents, NULL, NULL));
+    g_assert_null (strstr (contents, needle));
+  }
+  g_dir_close (dir);
+}
+
+static void
+test_token_appears_in_no_manifest_and_no_reason (Fixture * f,
+    gconstpointer data)
+{
+  GHashTableIter iter;
+  gpointer value;
+
+  f->config.keep_files = TRUE;
+  fixture_start (f);
+  rd_client_submit (f->client, make_small_batch (f, 50));
+  recorder_wait_finished (&f->rec, 1);
+  rd_emulator_set_wallet (f->emu, 0, 10);
+  rd_client_submit (f->client, make_small_batch (f, 51));
+  recorder_wait_finished (&f->rec, 2);
+  rd_emulator_set_wallet (f->emu, -1, 0);
+  rd_emulator_set_fault (f->emu, RD_EMULATOR_FAULT_DROP_AFTER_BODY, 1,
+      POST_ROUTE);
+  rd_client_submit (f->client, make_small_batch (f, 52));
+  recorder_wait_finished (&f->rec, 3);
+  g_assert_true (recorder_get (&f->rec, 50)->done);
+  g_assert_false (recorder_get (&f->rec, 51)->done);
+  g_assert_false (recorder_get (&f->rec, 52)->done);
+
+  assert_tree_lacks (f->spool, TOKEN);
+  g_hash_table_iter_init (&iter, f->rec.outcomes);
+  while (g_hash_table_iter_next (&iter, NULL, &value)) {
+    Outcome *outcome = value;
+    g_autofree gchar *details = outcome->details ?
+        gst_structure_to_string (outcome->details) : NULL;
+
+    if (outcome->reason)
+      g_assert_null (strstr (outcome->reason, TOKEN));
+    if (details)
+      g_assert_null (strstr (details, TOKEN));
+  }
+}
+
+int
+main (int argc, char **argv)
+{
+  gst_init (&argc, &argv);
+  g_test_init (&argc, &argv, NULL);
+
+#define ADD(path, func) g_test_add ("/client/" path, Fixture, NULL, \
+    fixture_setup, func, fixture_teardown)
+
+  g_test_add_func ("/client/classify-table", test_classify_table);
+  g_test_add_func ("/client/retry-delay/honours-retry-after-seconds",
+      test_retry_delay_honours_retry_after_seconds);
+  g_test_add_func ("/client/retry-delay/honours-retry-after-http-date",
+      test_retry_delay_honours_retry_after_http_date);
+  g_test_add_func ("/client/retry-delay/exponential-with-jitter",
+      test_retry_delay_without_retry_after_is_exponential_with_jitter);
+  g_test_add_func ("/client/retry-delay/capped-at-60-s",
+      test_retry_delay_is_capped_at_60_s);
+  g_test_add_func ("/client/poll-interval/backs-off-to-its-cap",
+      test_poll_interval_backs_off_to_its_cap);
+
+  ADD ("files-mode/end-to-end", test_files_mode_end_to_end);
+  ADD ("files-mode/keep-files", test_keep_files_keeps_them_after_done);
+  ADD ("files-mode/without-fetch-results",
+      test_without_fetch_results_done_has_no_results);
+  ADD ("files-mode/failed-files-get-a-result",
+      test_failed_files_still_get_a_result);
+  ADD ("zip-mode/end-to-end", test_zip_mode_end_to_end);
+
+  ADD ("refused/51-files-without-a-request",
+      test_validation_refuses_51_files_without_a_request);
+  ADD ("refused/bad-extension-without-a-request",
+      test_validation_refuses_bad_extension_without_a_request);
+  ADD ("refused/bad-setting-without-a-request",
+      test_bad_setting_is_refused_without_a_request);
+  ADD ("refused/missing-token",
+      test_missing_token_fails_every_batch_without_a_request);
+
+  ADD ("api-error/401-unauthorized",
+      test_401_reports_unauthorized_once_and_fails_every_batch);
+  ADD ("api-error/402-per-file-estimates",
+      test_402_carries_the_per_file_estimates);
+  ADD ("api-error/403-limit-used-requested",
+      test_403_carries_limit_used_requested);
+  ADD ("api-error/404-while-polling", test_404_while_polling_a_resumed_batch);
+  ADD ("api-error/poll-timeout",
+      test_poll_timeout_fails_the_batch_and_keeps_its_uuid);
+  ADD ("resume/submitted-batch-is-polled",
+      test_resumed_submitted_batch_is_polled_to_done);
+
+  ADD ("fault/503-on-post-retried", test_503_on_post_is_retried);
+  ADD ("fault/429-waits-for-retry-after",
+      test_429_on_post_waits_for_retry_after);
+  ADD ("fault/drop-before-body-retried", test_drop_before_body_is_retried);
+  ADD ("fault/drop-after-body-unknown-outcome",
+      test_drop_after_body_is_an_unknown_outcome_not_retried);
+  ADD ("fault/500-on-poll-retried", test_500_on_poll_is_retried);
+  ADD ("fault/500-on-results-retried", test_500_on_results_is_retried);
+  ADD ("fault/unfetchable-results-are-unknown",
+      test_results_that_cannot_be_fetched_are_unknown);
+
+  ADD ("queue/max-in-flight-one",
+      test_max_in_flight_one_runs_batches_one_at_a_time);
+  ADD ("queue/max-in-flight-parallel",
+      test_max_in_flight_allows_parallel_batches);
+
+  ADD ("stop/in-the-middle-of-an-upload",
+      test_stop_in_the_middle_of_an_upload_is_prompt);
+  ADD ("stop/while-polling", test_stop_while_polling_keeps_the_batch_submitted);
+  ADD ("stop/after-the-whole-upload",
+      test_stop_after_the_whole_upload_records_an_unknown_outcome);
+  ADD ("stop/queued-and-later-batches",
+      test_stop_cancels_queued_batches_and_later_submits);
+
+  ADD ("token/in-no-manifest-and-no-reason",
+      test_token_appears_in_no_manifest_and_no_reason);
+
+  return g_test_run ();
+}

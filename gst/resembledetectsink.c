@@ -208,6 +208,9 @@ typedef struct {
   gboolean finished;            /* EOS, possibly before any caps */
   gchar *extension;
   GstClockTime fragment_start;
+  GstSegment segment;           /* streaming thread only */
+  GstClockTime last_start;      /* running time of the last buffer */
+  GstClockTime last_end;        /* running time where the input ended */
 
   /* image: pad -> appsink */
   GstElement *appsink;
@@ -1078,6 +1081,47 @@ stream_attach (GstResembleDetectSink * self, Stream * stream, GstCaps * caps)
   return ok;
 }
 
+/* splitmuxsink closes the last fragment at the start of its last buffer:
+ * the end of the input, kept here, gives that fragment its full duration. */
+static GstPadProbeReturn
+segment_pad_buffer_probe (GstPad * pad, GstPadProbeInfo * info,
+    gpointer user_data)
+{
+  Stream *stream = user_data;
+  GstBuffer *buffer = NULL;
+  GstClockTime start, end, start_rt;
+
+  if (info->type & GST_PAD_PROBE_TYPE_BUFFER_LIST) {
+    GstBufferList *list = GST_PAD_PROBE_INFO_BUFFER_LIST (info);
+    guint n = gst_buffer_list_length (list);
+    if (n > 0)
+      buffer = gst_buffer_list_get (list, n - 1);
+  } else {
+    buffer = GST_PAD_PROBE_INFO_BUFFER (info);
+  }
+  if (buffer == NULL || stream->segment.format != GST_FORMAT_TIME)
+    return GST_PAD_PROBE_OK;
+  start = GST_BUFFER_PTS_IS_VALID (buffer) ? GST_BUFFER_PTS (buffer) :
+      GST_BUFFER_DTS (buffer);
+  if (!GST_CLOCK_TIME_IS_VALID (start))
+    return GST_PAD_PROBE_OK;
+  start_rt = gst_segment_to_running_time (&stream->segment, GST_FORMAT_TIME,
+      start);
+  if (GST_BUFFER_DURATION_IS_VALID (buffer))
+    start += GST_BUFFER_DURATION (buffer);
+  end = gst_segment_to_running_time (&stream->segment, GST_FORMAT_TIME,
+      start);
+  if (GST_CLOCK_TIME_IS_VALID (start_rt) && GST_CLOCK_TIME_IS_VALID (end)) {
+    STREAMS_LOCK (stream->sink);
+    if (!GST_CLOCK_TIME_IS_VALID (stream->last_end) || end > stream->last_end) {
+      stream->last_start = start_rt;
+      stream->last_end = end;
+    }
+    STREAMS_UNLOCK (stream->sink);
+  }
+  return GST_PAD_PROBE_OK;
+}
+
 static gboolean
 segment_pad_event (GstPad * pad, GstObject * parent, GstEvent * event)
 {
@@ -1112,7 +1156,11 @@ segment_pad_event (GstPad * pad, GstObject * parent, GstEvent * event)
       STREAMS_LOCK (self);
       self->flushing = FALSE;
       stream->finished = FALSE;
+      stream->last_start = stream->last_end = GST_CLOCK_TIME_NONE;
       STREAMS_UNLOCK (self);
+      break;
+    case GST_EVENT_SEGMENT:
+      gst_event_copy_segment (event, &stream->segment);
       break;
     default:
       break;
@@ -1201,8 +1249,14 @@ gst_resemble_detect_sink_request_new_pad (GstElement * element,
   target = gst_element_get_static_pad (child, "sink");
   pad = gst_ghost_pad_new_from_template (stream->name, target, templ);
   gst_pad_set_element_private (pad, stream);
-  if (stream->queue)
+  if (stream->queue) {
     gst_pad_set_event_function (pad, segment_pad_event);
+    gst_pad_add_probe (pad, GST_PAD_PROBE_TYPE_BUFFER |
+        GST_PAD_PROBE_TYPE_BUFFER_LIST, segment_pad_buffer_probe, stream,
+        NULL);
+  }
+  gst_segment_init (&stream->segment, GST_FORMAT_UNDEFINED);
+  stream->last_start = stream->last_end = GST_CLOCK_TIME_NONE;
   stream->pad = pad;
   self->streams = g_list_append (self->streams, stream);
   STREAMS_UNLOCK (self);
@@ -1250,6 +1304,31 @@ stream_for_splitmux_locked (GstResembleDetectSink * self, GstObject * src)
   return found;
 }
 
+/* The end of a fragment: where splitmuxsink says, except for the last one
+ * (its streams have ended and it closed at the start of @leader's last
+ * buffer), which lasts until the end of its input. */
+static GstClockTime
+fragment_end_locked (GstResembleDetectSink * self, Stream * leader,
+    GstClockTime closed_at)
+{
+  GstClockTime end = closed_at;
+
+  if (!GST_CLOCK_TIME_IS_VALID (closed_at)
+      || !GST_CLOCK_TIME_IS_VALID (leader->last_start)
+      || closed_at < leader->last_start)
+    return closed_at;
+  for (GList * l = self->streams; l; l = l->next) {
+    Stream *s = l->data;
+    if (s->splitmux != leader->splitmux)
+      continue;
+    if (!s->finished)
+      return closed_at;
+    if (GST_CLOCK_TIME_IS_VALID (s->last_end) && s->last_end > end)
+      end = s->last_end;
+  }
+  return end;
+}
+
 /* splitmuxsink's fragment messages give each segment's running-time range;
  * a closed fragment is a complete file that can join a batch. */
 static void
@@ -1274,6 +1353,8 @@ gst_resemble_detect_sink_handle_message (GstBin * bin, GstMessage * message)
     if (stream) {
       start = stream->fragment_start;
       stream->fragment_start = closed ? GST_CLOCK_TIME_NONE : running_time;
+      if (closed)
+        running_time = fragment_end_locked (self, stream, running_time);
     }
     STREAMS_UNLOCK (self);
 
@@ -1326,6 +1407,29 @@ gst_resemble_detect_sink_post_message (GstElement * element,
     CLIENT_UNLOCK (self);
   }
   return GST_ELEMENT_CLASS (parent_class)->post_message (element, message);
+}
+
+/* Seeks and other upstream events go straight up our pads, as a sink's
+ * would: through splitmuxsink they would reach whichever file sink happens
+ * to exist between two fragments, or none. */
+static gboolean
+gst_resemble_detect_sink_send_event (GstElement * element, GstEvent * event)
+{
+  gboolean handled = FALSE;
+  GList *pads = NULL;
+
+  if (!GST_EVENT_IS_UPSTREAM (event))
+    return GST_ELEMENT_CLASS (parent_class)->send_event (element, event);
+
+  GST_OBJECT_LOCK (element);
+  for (GList * l = element->sinkpads; l; l = l->next)
+    pads = g_list_prepend (pads, gst_object_ref (l->data));
+  GST_OBJECT_UNLOCK (element);
+  for (GList * l = pads; l; l = l->next)
+    handled |= gst_pad_push_event (l->data, gst_event_ref (event));
+  g_list_free_full (pads, gst_object_unref);
+  gst_event_unref (event);
+  return handled;
 }
 
 static void
@@ -2264,6 +2368,8 @@ gst_resemble_detect_sink_class_init (GstResembleDetectSinkClass * klass)
       GST_DEBUG_FUNCPTR (gst_resemble_detect_sink_change_state);
   element_class->post_message =
       GST_DEBUG_FUNCPTR (gst_resemble_detect_sink_post_message);
+  element_class->send_event =
+      GST_DEBUG_FUNCPTR (gst_resemble_detect_sink_send_event);
   bin_class->handle_message =
       GST_DEBUG_FUNCPTR (gst_resemble_detect_sink_handle_message);
 

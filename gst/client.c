@@ -49,6 +49,7 @@
 
 #include "client.h"
 
+#include <gmodule.h>
 #include <libsoup/soup.h>
 #include <glib/gstdio.h>
 #include <errno.h>
@@ -1612,4 +1613,21 @@ rd_client_free (RdClient * client)
   g_free (client->token);
   g_free (client->user_agent);
   g_free (client);
+}
+
+static const RdClientVTable client_vtable = {
+  rd_client_new,
+  rd_client_start,
+  rd_client_submit,
+  rd_client_get_pending,
+  rd_client_stop,
+  rd_client_free,
+};
+
+/* The module's entry point: the element loads the module and asks it for
+ * this table. */
+G_MODULE_EXPORT const RdClientVTable *
+rd_client_get_vtable (void)
+{
+  return &client_vtable;
 }

@@ -69,6 +69,24 @@ guint rd_client_get_pending (RdClient * client);
 void rd_client_stop (RdClient * client);
 void rd_client_free (RdClient * client);
 
+/* The element reaches the client only through this table, which the client
+ * module (libgstresembledetect-client.so, the only code linking libsoup-3.0)
+ * exports as rd_client_get_vtable(). A test can load a module of its own
+ * with GST_RESEMBLEDETECT_CLIENT_MODULE and drive the element without a
+ * server. */
+typedef struct {
+  RdClient *(*create) (const RdClientConfig * config,
+      const RdClientCallbacks * callbacks, gpointer user_data);
+  gboolean (*start) (RdClient * client, GError ** error);
+  void (*submit) (RdClient * client, RdBatch * batch);
+  guint (*get_pending) (RdClient * client);
+  void (*stop) (RdClient * client);
+  void (*destroy) (RdClient * client);
+} RdClientVTable;
+
+#define RD_CLIENT_VTABLE_SYMBOL "rd_client_get_vtable"
+typedef const RdClientVTable *(*RdClientGetVTableFunc) (void);
+
 /* ---- pure rules, exposed for unit tests ---- */
 
 typedef enum {

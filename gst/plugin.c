@@ -10,6 +10,14 @@
 static gboolean
 plugin_init (GstPlugin * plugin)
 {
+  /* the element's network client links libsoup3, which aborts a process
+   * that has libsoup2 loaded: better no element than a crash later */
+  if (gst_resemble_detect_sink_libsoup2_loaded ()) {
+    GST_ERROR ("resembledetect: libsoup2 is loaded in this process and the "
+        "plugin needs libsoup3, which cannot run beside it; not registering "
+        "resembledetectsink");
+    return FALSE;
+  }
   return GST_ELEMENT_REGISTER (resembledetectsink, plugin);
 }
 

@@ -57,6 +57,7 @@
 #include "config.h"
 #endif
 
+#include <dlfcn.h>
 #include <errno.h>
 #include <stdio.h>
 #include <unistd.h>
@@ -64,6 +65,7 @@
 #include <sys/stat.h>
 #include <glib/gstdio.h>
 #include <gst/app/gstappsink.h>
+#include <gmodule.h>
 
 #include "resembledetectsink.h"
 #include "batch.h"
@@ -266,6 +268,8 @@ struct _GstResembleDetectSink {
 
   /* the network thread, and EOS held for it, under client_lock */
   GMutex client_lock;
+  GModule *client_module;       /* loaded on the first start */
+  const RdClientVTable *client_api;
   RdClient *client;
   GstMessage *held_eos;
 };
@@ -518,7 +522,7 @@ outbox_flush (GstResembleDetectSink * self, Outbox * outbox)
     if (self->client)
       client = self->client;
     if (client)
-      rd_client_submit (client, batch);
+      self->client_api->submit (client, batch);
     CLIENT_UNLOCK (self);
     /* Without a client (stopping), the batch stays closed on disk for the
      * next run. */
@@ -1396,9 +1400,10 @@ gst_resemble_detect_sink_post_message (GstElement * element,
     /* Held until the client's idle report, which checks under the same
      * lock: no batch can end unseen between the check and the hold. */
     CLIENT_LOCK (self);
-    if (wait_on_eos && self->client && rd_client_get_pending (self->client)) {
+    if (wait_on_eos && self->client
+        && self->client_api->get_pending (self->client)) {
       GST_INFO_OBJECT (self, "holding EOS until %u batches end",
-          rd_client_get_pending (self->client));
+          self->client_api->get_pending (self->client));
       gst_message_replace (&self->held_eos, message);
       gst_message_unref (message);
       CLIENT_UNLOCK (self);
@@ -1680,6 +1685,89 @@ static const RdClientCallbacks client_callbacks = {
   client_idle,
 };
 
+/**
+ * gst_resemble_detect_sink_libsoup2_loaded:
+ *
+ * libsoup3 aborts the process when it is loaded beside libsoup2: the
+ * client module must not be loaded then.
+ */
+gboolean
+gst_resemble_detect_sink_libsoup2_loaded (void)
+{
+  void *handle = dlopen ("libsoup-2.4.so.1", RTLD_LAZY | RTLD_NOLOAD);
+
+  if (handle == NULL)
+    return FALSE;
+  dlclose (handle);
+  return TRUE;
+}
+
+#define CLIENT_MODULE_NAME "libgstresembledetect-client.so.0"
+
+/* The client module is looked for beside the plugin (the build tree, or a
+ * plugin installed with it), then where meson installs it. */
+static gboolean
+gst_resemble_detect_sink_load_client (GstResembleDetectSink * self,
+    GError ** error)
+{
+  GstElementFactory *factory = gst_element_get_factory (GST_ELEMENT (self));
+  g_autoptr (GstPlugin) plugin = NULL;
+  g_autoptr (GPtrArray) candidates = g_ptr_array_new_with_free_func (g_free);
+  const gchar *env = g_getenv ("GST_RESEMBLEDETECT_CLIENT_MODULE");
+  RdClientGetVTableFunc get_vtable = NULL;
+  GModule *module = NULL;
+
+  if (self->client_api)
+    return TRUE;
+  if (gst_resemble_detect_sink_libsoup2_loaded ()) {
+    g_set_error (error, GST_CORE_ERROR, GST_CORE_ERROR_FAILED,
+        "libsoup2 is loaded in this process: the network client needs "
+        "libsoup3, which cannot run beside it");
+    return FALSE;
+  }
+  if (env && *env)
+    g_ptr_array_add (candidates, g_strdup (env));
+  if (factory)
+    plugin = gst_plugin_feature_get_plugin (GST_PLUGIN_FEATURE (factory));
+  if (plugin && gst_plugin_get_filename (plugin)) {
+    g_autofree gchar *dir = g_path_get_dirname (gst_plugin_get_filename
+        (plugin));
+    g_ptr_array_add (candidates, g_build_filename (dir, CLIENT_MODULE_NAME,
+            NULL));
+  }
+  g_ptr_array_add (candidates, g_build_filename (RD_CLIENT_MODULE_DIR,
+          CLIENT_MODULE_NAME, NULL));
+
+  for (guint i = 0; i < candidates->len && module == NULL; i++) {
+    const gchar *path = candidates->pdata[i];
+    if (!g_file_test (path, G_FILE_TEST_EXISTS))
+      continue;
+    module = g_module_open (path, G_MODULE_BIND_LAZY | G_MODULE_BIND_LOCAL);
+    if (module == NULL)
+      GST_WARNING_OBJECT (self, "%s: %s", path, g_module_error ());
+  }
+  if (module == NULL) {
+    g_set_error (error, GST_CORE_ERROR, GST_CORE_ERROR_MISSING_PLUGIN,
+        "the network client module %s was not found next to the plugin "
+        "nor in %s", CLIENT_MODULE_NAME, RD_CLIENT_MODULE_DIR);
+    return FALSE;
+  }
+  if (!g_module_symbol (module, RD_CLIENT_VTABLE_SYMBOL,
+          (gpointer *) & get_vtable) || get_vtable == NULL
+      || get_vtable () == NULL) {
+    g_set_error (error, GST_CORE_ERROR, GST_CORE_ERROR_MISSING_PLUGIN,
+        "%s is not a network client module", g_module_name (module));
+    g_module_close (module);
+    return FALSE;
+  }
+  /* it registers GTypes: it can never be unloaded */
+  g_module_make_resident (module);
+  GST_INFO_OBJECT (self, "network client from %s", g_module_name (module));
+  self->client_module = module;
+  self->client_api = get_vtable ();
+  return TRUE;
+}
+
 static RdClient *
 gst_resemble_detect_sink_make_client (GstResembleDetectSink * self)
 {
@@ -1707,7 +1795,7 @@ gst_resemble_detect_sink_make_client (GstResembleDetectSink * self)
   config.token = token;
   config.user_agent = user_agent;
 
-  client = rd_client_new (&config, &client_callbacks, self);
+  client = self->client_api->create (&config, &client_callbacks, self);
   if (token)
     memset (token, 0, strlen (token));
   return client;
@@ -1816,9 +1904,14 @@ gst_resemble_detect_sink_start (GstResembleDetectSink * self)
   }
   g_chmod (location, 0700);
 
+  if (!gst_resemble_detect_sink_load_client (self, &error)) {
+    GST_ELEMENT_ERROR (self, CORE, MISSING_PLUGIN,
+        ("The network client cannot be loaded: %s.", error->message), (NULL));
+    return FALSE;
+  }
   client = gst_resemble_detect_sink_make_client (self);
-  if (!rd_client_start (client, &error)) {
-    rd_client_free (client);
+  if (!self->client_api->start (client, &error)) {
+    self->client_api->destroy (client);
     GST_ELEMENT_ERROR (self, RESOURCE, FAILED,
         ("Could not start the network thread."), ("%s", error->message));
     return FALSE;
@@ -1860,8 +1953,8 @@ gst_resemble_detect_sink_stop (GstResembleDetectSink * self)
   gst_clear_message (&self->held_eos);
   CLIENT_UNLOCK (self);
   if (client) {
-    rd_client_stop (client);
-    rd_client_free (client);
+    self->client_api->stop (client);
+    self->client_api->destroy (client);
   }
 
   BATCH_LOCK (self);
@@ -2439,5 +2532,7 @@ gst_resemble_detect_sink_finalize (GObject * object)
   g_cond_clear (&self->streams_cond);
   g_mutex_clear (&self->batch_lock);
   g_mutex_clear (&self->client_lock);
+  if (self->client_module)
+    g_module_close (self->client_module);
   G_OBJECT_CLASS (parent_class)->finalize (object);
 }

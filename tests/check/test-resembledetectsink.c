@@ -1,6 +1,7 @@
 /* Element tests of resembledetectsink, part 1: media into batches on disk.
  * Real pipelines with real encoders; every segment file is checked to play
  * on its own with gst_discoverer. */
+#include <dlfcn.h>
 #include <errno.h>
 #include <string.h>
 #include <unistd.h>
@@ -10,6 +11,7 @@
 #include <gst/check/gstcheck.h>
 #include <gst/check/gstharness.h>
 #include <gst/pbutils/pbutils.h>
+#include <gmodule.h>
 
 #include "batch.h"
 #include "manifest.h"
@@ -1035,6 +1037,148 @@ GST_START_TEST (test_open_batch_of_a_previous_run_is_closed_at_start)
 
 GST_END_TEST;
 
+/* ---- EOS and the client (through the fake client module) ---------------- */
+
+typedef struct {
+  GModule *module;
+  void (*set_hold) (gboolean hold);
+  guint (*held) (void);
+  void (*finish_all) (void);
+} FakeClient;
+
+static void
+fake_client_open (FakeClient * fake)
+{
+  const gchar *path = g_getenv ("GST_RESEMBLEDETECT_CLIENT_MODULE");
+
+  fail_unless (path != NULL, "the fake client module is not configured");
+  fake->module = g_module_open (path, G_MODULE_BIND_LAZY);
+  fail_unless (fake->module != NULL, "%s", g_module_error ());
+  fail_unless (g_module_symbol (fake->module, "fake_client_set_hold",
+          (gpointer *) & fake->set_hold));
+  fail_unless (g_module_symbol (fake->module, "fake_client_held",
+          (gpointer *) & fake->held));
+  fail_unless (g_module_symbol (fake->module, "fake_client_finish_all",
+          (gpointer *) & fake->finish_all));
+}
+
+static void
+fake_client_close (FakeClient * fake)
+{
+  fake->set_hold (FALSE);
+  g_module_close (fake->module);
+}
+
+/* Pops messages until one of @type (or an element message named @name). */
+static GstMessage *
+pop_until (GstBus * bus, GstMessageType type, const gchar * name,
+    GstClockTime timeout)
+{
+  GstClockTime deadline = gst_util_get_timestamp () + timeout;
+
+  while (TRUE) {
+    GstClockTime now = gst_util_get_timestamp ();
+    GstMessage *msg = gst_bus_timed_pop (bus, now < deadline ? deadline - now
+        : 0);
+
+    if (msg == NULL)
+      return NULL;
+    fail_if (GST_MESSAGE_TYPE (msg) == GST_MESSAGE_ERROR);
+    if (GST_MESSAGE_TYPE (msg) == type && (name == NULL
+            || gst_structure_has_name (gst_message_get_structure (msg),
+                name)))
+      return msg;
+    gst_message_unref (msg);
+  }
+}
+
+GST_START_TEST (test_eos_is_held_until_every_batch_ends)
+{
+  g_autofree gchar *spool = make_spool ();
+  g_autoptr (GstBus) bus = NULL;
+  GstElement *pipeline;
+  GstMessage *msg;
+  FakeClient fake;
+
+  fake_client_open (&fake);
+  fake.set_hold (TRUE);
+  pipeline = parse ("videotestsrc num-buffers=2 ! "
+      "video/x-raw,width=64,height=48 ! jpegenc ! "
+      "resembledetectsink location=%s", spool);
+  bus = gst_element_get_bus (pipeline);
+  fail_unless (gst_element_set_state (pipeline, GST_STATE_PLAYING) !=
+      GST_STATE_CHANGE_FAILURE);
+  msg = pop_until (bus, GST_MESSAGE_ELEMENT, "resemble-detect-batch-closed",
+      30 * GST_SECOND);
+  fail_unless (msg != NULL);
+  gst_message_unref (msg);
+  /* every sink is EOS now, but the batch has not ended: no EOS */
+  for (guint tries = 0; tries < 200 && fake.held () == 0; tries++)
+    g_usleep (10 * G_TIME_SPAN_MILLISECOND);
+  fail_unless_equals_int (fake.held (), 1);
+  msg = pop_until (bus, GST_MESSAGE_EOS, NULL, 500 * GST_MSECOND);
+  fail_unless (msg == NULL, "EOS came before the batch ended");
+
+  fake.finish_all ();
+  msg = pop_until (bus, GST_MESSAGE_ELEMENT, "resemble-detect-batch-done", 0);
+  fail_unless (msg != NULL);
+  gst_message_unref (msg);
+  msg = pop_until (bus, GST_MESSAGE_EOS, NULL, 10 * GST_SECOND);
+  fail_unless (msg != NULL, "EOS was not released");
+  gst_message_unref (msg);
+
+  fail_unless (gst_element_set_state (pipeline, GST_STATE_NULL) ==
+      GST_STATE_CHANGE_SUCCESS);
+  gst_object_unref (pipeline);
+  fake_client_close (&fake);
+  remove_tree (spool);
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_eos_is_not_held_without_wait_on_eos)
+{
+  g_autofree gchar *spool = make_spool ();
+  GstElement *pipeline;
+  FakeClient fake;
+  RunResult r;
+
+  fake_client_open (&fake);
+  fake.set_hold (TRUE);
+  pipeline = parse ("videotestsrc num-buffers=2 ! "
+      "video/x-raw,width=64,height=48 ! jpegenc ! "
+      "resembledetectsink location=%s wait-on-eos=false", spool);
+  run_pipeline_full (pipeline, &r, NULL, NULL);
+  fail_unless (r.error == NULL);
+  /* stopping cancels the held batch: one terminal message, an error */
+  fail_unless_equals_int (count_messages (&r, "resemble-detect-batch-closed"),
+      1);
+  run_result_clear (&r);
+  gst_object_unref (pipeline);
+  fake_client_close (&fake);
+  remove_tree (spool);
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_plugin_refuses_to_load_beside_libsoup2)
+{
+  GstElement *sink;
+
+  if (g_strcmp0 (g_getenv ("CK_FORK"), "no") == 0) {
+    g_print ("SKIP: needs its own process (CK_FORK)\n");
+    return;
+  }
+  if (dlopen ("libsoup-2.4.so.1", RTLD_NOW | RTLD_GLOBAL) == NULL) {
+    g_print ("SKIP: libsoup2 is not installed\n");
+    return;
+  }
+  sink = gst_element_factory_make ("resembledetectsink", NULL);
+  fail_unless (sink == NULL, "the plugin registered beside libsoup2");
+}
+
+GST_END_TEST;
+
 static Suite *
 resembledetectsink_suite (void)
 {
@@ -1063,6 +1207,9 @@ resembledetectsink_suite (void)
   tcase_add_test (tc, test_second_run_continues_batch_numbering);
   tcase_add_test (tc, test_flushing_seek_keeps_segmenting);
   tcase_add_test (tc, test_open_batch_of_a_previous_run_is_closed_at_start);
+  tcase_add_test (tc, test_eos_is_held_until_every_batch_ends);
+  tcase_add_test (tc, test_eos_is_not_held_without_wait_on_eos);
+  tcase_add_test (tc, test_plugin_refuses_to_load_beside_libsoup2);
   return s;
 }
 

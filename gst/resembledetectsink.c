@@ -76,7 +76,8 @@
 GST_DEBUG_CATEGORY_STATIC (gst_resemble_detect_sink_debug);
 #define GST_CAT_DEFAULT gst_resemble_detect_sink_debug
 
-typedef enum {
+typedef enum
+{
   GST_RESEMBLE_DETECT_CONTAINER_AUTO,
   GST_RESEMBLE_DETECT_CONTAINER_MP4,
   GST_RESEMBLE_DETECT_CONTAINER_MOV,
@@ -96,7 +97,8 @@ static GType gst_resemble_detect_container_get_type (void);
 static GType gst_resemble_detect_upload_mode_get_type (void);
 
 /* What a container is made of; muxer NULL: refused (see the doc block). */
-typedef struct {
+typedef struct
+{
   GstResembleDetectContainer container;
   const gchar *muxer;
   const gchar *extension;
@@ -147,7 +149,8 @@ static const ContainerInfo container_table[] = {
 /* The API rejects polling faster than this. */
 #define MIN_POLL_INTERVAL GST_SECOND
 
-enum {
+enum
+{
   PROP_0,
   PROP_API_URL,
   PROP_API_TOKEN,
@@ -180,14 +183,16 @@ enum {
   PROP_MAX_SPOOL_BYTES,
 };
 
-enum {
+enum
+{
   SIGNAL_SUBMIT_NOW,
   LAST_SIGNAL,
 };
 
 static guint gst_resemble_detect_sink_signals[LAST_SIGNAL];
 
-typedef enum {
+typedef enum
+{
   GROUP_STATE_NONE,
   GROUP_STATE_CREATING,
   GROUP_STATE_READY,
@@ -195,7 +200,8 @@ typedef enum {
 } GroupState;
 
 /* One per request pad. */
-typedef struct {
+typedef struct
+{
   GstResembleDetectSink *sink;  /* not a reference: the sink owns us */
   GstPad *pad;                  /* our ghost pad (owned by the element) */
   gchar *name;                  /* the pad's name, prefix of its files */
@@ -220,7 +226,8 @@ typedef struct {
   guint file_counter;
 } Stream;
 
-struct _GstResembleDetectSink {
+struct _GstResembleDetectSink
+{
   GstBin parent;
 
   /* properties, under the object lock */
@@ -395,7 +402,8 @@ container_for_caps (const GstCaps * caps)
     return mpegversion == 1 ? GST_RESEMBLE_DETECT_CONTAINER_MP3 :
         GST_RESEMBLE_DETECT_CONTAINER_M4A;
   }
-  if (g_str_equal (name, "audio/x-opus") || g_str_equal (name, "audio/x-vorbis"))
+  if (g_str_equal (name, "audio/x-opus")
+      || g_str_equal (name, "audio/x-vorbis"))
     return GST_RESEMBLE_DETECT_CONTAINER_WEBM;
   if (g_str_equal (name, "audio/x-flac"))
     return GST_RESEMBLE_DETECT_CONTAINER_MKV;
@@ -500,7 +508,8 @@ batch_closed_structure (const RdBatch * batch)
 /* Messages and batches for the client are gathered under the batch lock
  * and handed on after it is released, messages first: a batch's closed
  * message always precedes what the client says about it. */
-typedef struct {
+typedef struct
+{
   GQueue messages;
   GQueue batches;
 } Outbox;
@@ -571,8 +580,9 @@ close_batch_locked (GstResembleDetectSink * self, Outbox * outbox)
   batch->state = RD_BATCH_STATE_CLOSED;
   batch_take_settings (self, batch);
   if (!rd_manifest_write (batch, &error)) {
-    g_queue_push_tail (&outbox->messages, gst_message_new_error (GST_OBJECT_CAST (self),
-            error, "the batch's files are on disk, its manifest is not"));
+    g_queue_push_tail (&outbox->messages,
+        gst_message_new_error (GST_OBJECT_CAST (self), error,
+            "the batch's files are on disk, its manifest is not"));
     return;
   }
   GST_INFO_OBJECT (self, "closed batch %u: %u files, %" G_GUINT64_FORMAT
@@ -583,7 +593,8 @@ close_batch_locked (GstResembleDetectSink * self, Outbox * outbox)
   g_queue_push_tail (&outbox->batches, g_steal_pointer (&batch));
 }
 
-typedef struct {
+typedef struct
+{
   GstResembleDetectSink *self;
   guint index;
 } TimeoutData;
@@ -1025,8 +1036,7 @@ stream_attach (GstResembleDetectSink * self, Stream * stream, GstCaps * caps)
     return TRUE;
   }
   gst_caps_replace (&stream->caps, caps);
-  if (!is_group_member (self, stream) || self->group_state ==
-      GROUP_STATE_READY) {
+  if (!is_group_member (self, stream) || self->group_state == GROUP_STATE_READY) {
     /* audio without video, or audio arriving once the video segmenter
      * runs (its muxer takes no new pad): a segmenter of its own */
     stream->solo = TRUE;
@@ -1113,8 +1123,7 @@ segment_pad_buffer_probe (GstPad * pad, GstPadProbeInfo * info,
       start);
   if (GST_BUFFER_DURATION_IS_VALID (buffer))
     start += GST_BUFFER_DURATION (buffer);
-  end = gst_segment_to_running_time (&stream->segment, GST_FORMAT_TIME,
-      start);
+  end = gst_segment_to_running_time (&stream->segment, GST_FORMAT_TIME, start);
   if (GST_CLOCK_TIME_IS_VALID (start_rt) && GST_CLOCK_TIME_IS_VALID (end)) {
     STREAMS_LOCK (stream->sink);
     if (!GST_CLOCK_TIME_IS_VALID (stream->last_end) || end > stream->last_end) {
@@ -1229,8 +1238,7 @@ gst_resemble_detect_sink_request_new_pad (GstElement * element,
       number = (*next)++;
     }
     stream->media_type = is_audio ? RD_MEDIA_TYPE_AUDIO : RD_MEDIA_TYPE_IMAGE;
-    stream->name = g_strdup_printf (is_audio ? "audio_%u" : "image_%u",
-        number);
+    stream->name = g_strdup_printf (is_audio ? "audio_%u" : "image_%u", number);
   }
 
   if (stream->media_type == RD_MEDIA_TYPE_IMAGE) {
@@ -1240,8 +1248,7 @@ gst_resemble_detect_sink_request_new_pad (GstElement * element,
     child = gst_element_factory_make ("appsink", NULL);
     g_object_set (child, "sync", FALSE, "async", FALSE, "max-buffers", 1,
         "emit-signals", FALSE, NULL);
-    gst_app_sink_set_callbacks (GST_APP_SINK (child), &callbacks, stream,
-        NULL);
+    gst_app_sink_set_callbacks (GST_APP_SINK (child), &callbacks, stream, NULL);
     stream->appsink = child;
   } else {
     /* Each pad gets its own queue, so that one upstream thread feeding
@@ -1256,8 +1263,7 @@ gst_resemble_detect_sink_request_new_pad (GstElement * element,
   if (stream->queue) {
     gst_pad_set_event_function (pad, segment_pad_event);
     gst_pad_add_probe (pad, GST_PAD_PROBE_TYPE_BUFFER |
-        GST_PAD_PROBE_TYPE_BUFFER_LIST, segment_pad_buffer_probe, stream,
-        NULL);
+        GST_PAD_PROBE_TYPE_BUFFER_LIST, segment_pad_buffer_probe, stream, NULL);
   }
   gst_segment_init (&stream->segment, GST_FORMAT_UNDEFINED);
   stream->last_start = stream->last_end = GST_CLOCK_TIME_NONE;
@@ -1653,8 +1659,7 @@ client_unauthorized (const gchar * reason, gpointer user_data)
   GST_ELEMENT_ERROR_WITH_DETAILS (self, RESOURCE, NOT_AUTHORIZED,
       ("The API refused the token: %s", safe_reason),
       ("every batch stays on disk; set a valid api-token or "
-          "RESEMBLE_API_TOKEN"),
-      ("http-status-code", G_TYPE_UINT, 401, NULL));
+          "RESEMBLE_API_TOKEN"), ("http-status-code", G_TYPE_UINT, 401, NULL));
 }
 
 /* The last batch ended: release an EOS held for it. */
@@ -1785,8 +1790,7 @@ gst_resemble_detect_sink_make_client (GstResembleDetectSink * self)
   config.max_retries = self->max_retries;
   config.max_in_flight = self->max_in_flight;
   config.poll_interval = self->poll_interval;
-  config.poll_max_interval = MAX (self->poll_max_interval,
-      self->poll_interval);
+  config.poll_max_interval = MAX (self->poll_max_interval, self->poll_interval);
   config.poll_timeout = self->poll_timeout;
   config.fetch_results = self->fetch_results;
   config.keep_files = self->keep_files;
@@ -1821,8 +1825,7 @@ compare_batch_index (gconstpointer a, gconstpointer b)
   const RdBatch *batch_a = *(RdBatch **) a;
   const RdBatch *batch_b = *(RdBatch **) b;
 
-  return batch_a->index < batch_b->index ? -1 : batch_a->index >
-      batch_b->index;
+  return batch_a->index < batch_b->index ? -1 : batch_a->index > batch_b->index;
 }
 
 /* Scans an existing spool: batch numbering continues after the highest
@@ -2330,8 +2333,7 @@ gst_resemble_detect_sink_class_init (GstResembleDetectSinkClass * klass)
       g_param_spec_string ("api-token", "API token",
           "Bearer token of the API (write-only; default: the "
           "RESEMBLE_API_TOKEN environment variable)", NULL,
-          G_PARAM_WRITABLE | G_PARAM_STATIC_STRINGS |
-          GST_PARAM_MUTABLE_READY));
+          G_PARAM_WRITABLE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY));
   g_object_class_install_property (gobject_class, PROP_LOCATION,
       g_param_spec_string ("location", "Location",
           "Spool directory for segment files and manifests (default: a "

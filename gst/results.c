@@ -1183,8 +1183,7 @@ read_details (JsonObject * root, GstStructure * s)
     if (from == NULL)
       continue;
     estimates = array_member (from, "per_file_estimates");
-    if (estimates != NULL
-        && !gst_structure_has_field (s, "per-file-estimates")) {
+    if (estimates != NULL && !gst_structure_has_field (s, "per-file-estimates")) {
       GValue value = G_VALUE_INIT;
 
       gst_structure_take_value (s, "per-file-estimates",

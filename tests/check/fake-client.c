@@ -6,7 +6,8 @@
 #include <gmodule.h>
 #include "client.h"
 
-struct _RdClient {
+struct _RdClient
+{
   RdClientCallbacks callbacks;
   gpointer user_data;
   GThread *thread;

@@ -61,7 +61,8 @@ teardown (void)
 }
 
 /* Everything the bus said, in order. */
-typedef struct {
+typedef struct
+{
   GPtrArray *messages;
   gboolean eos;
   GstMessage *error;
@@ -507,8 +508,7 @@ assert_batch_kept (const GstStructure * error, guint http_status)
   fail_unless_equals_int (batch->state, RD_BATCH_STATE_ERROR);
   fail_unless (batch->error_reason != NULL);
   fail_unless (gst_structure_get_string (error, "manifest") != NULL);
-  fail_unless_equals_int (gst_value_array_get_size (files),
-      batch->files->len);
+  fail_unless_equals_int (gst_value_array_get_size (files), batch->files->len);
   for (guint i = 0; i < batch->files->len; i++) {
     g_autofree gchar *path = rd_batch_file_path (batch, batch->files->pdata[i]);
     fail_unless (g_file_test (path, G_FILE_TEST_EXISTS), "%s lost", path);
@@ -563,8 +563,7 @@ GST_START_TEST (test_402_carries_the_cost_estimates)
   details = gst_value_get_structure (gst_structure_get_value (error,
           "details"));
   fail_unless (gst_structure_has_field (details, "per-file-estimates"));
-  fail_unless (gst_structure_has_field (details,
-          "total-estimated-cost-cents"));
+  fail_unless (gst_structure_has_field (details, "total-estimated-cost-cents"));
   assert_batch_kept (error, 402);
   run_clear (&r);
 }
@@ -643,7 +642,8 @@ GST_END_TEST;
 
 /* ---- faults -------------------------------------------------------------- */
 
-typedef struct {
+typedef struct
+{
   RdEmulatorFault fault;
   const gchar *route;           /* "[METHOD ]/path-prefix" */
   guint processing_ms;
@@ -699,8 +699,7 @@ GST_START_TEST (test_drop_after_body_is_an_unknown_outcome)
   fail_unless (r.error == NULL);
   error = only_error (&r);
   fail_unless (strstr (gst_structure_get_string (error, "reason"),
-          "unknown") != NULL, "%s", gst_structure_get_string (error,
-          "reason"));
+          "unknown") != NULL, "%s", gst_structure_get_string (error, "reason"));
   assert_batch_kept (error, 0);
   /* not sent twice: it may have created a batch */
   root = stats ();

@@ -66,7 +66,8 @@ have_elements (const gchar * names)
   return TRUE;
 }
 
-typedef struct {
+typedef struct
+{
   GPtrArray *messages;          /* element messages of the sink, in order */
   GPtrArray *warnings;          /* warning messages */
   GstMessage *error;            /* the first error, if any */
@@ -139,10 +140,10 @@ run_pipeline_full (GstElement * pipeline, RunResult * r,
 }
 
 static GstElement *
-parse (const gchar * format, ...) G_GNUC_PRINTF (1, 2);
-
-static GstElement *
 parse (const gchar * format, ...)
+G_GNUC_PRINTF (1, 2);
+
+     static GstElement *parse (const gchar * format, ...)
 {
   g_autoptr (GError) error = NULL;
   g_autofree gchar *desc = NULL;
@@ -176,8 +177,8 @@ count_messages (const RunResult * r, const gchar * name)
   guint n = 0;
 
   for (guint i = 0; i < r->messages->len; i++) {
-    if (gst_structure_has_name (gst_message_get_structure (r->messages->
-                pdata[i]), name))
+    GstMessage *msg = r->messages->pdata[i];
+    if (gst_structure_has_name (gst_message_get_structure (msg), name))
       n++;
   }
   return n;
@@ -374,7 +375,8 @@ GST_END_TEST;
 
 /* ---- segments ------------------------------------------------------------ */
 
-typedef struct {
+typedef struct
+{
   const gchar *elements;        /* needed, or the test is skipped */
   const gchar *source;          /* up to the sink */
   const gchar *extension;
@@ -440,8 +442,7 @@ GST_START_TEST (test_segments_play_and_cover_the_input)
     GstClockTime played;
     gboolean last = i + 1 == batch->files->len;
 
-    fail_unless (g_str_has_suffix (file->name, c->extension), "%s",
-        file->name);
+    fail_unless (g_str_has_suffix (file->name, c->extension), "%s", file->name);
     fail_unless_equals_int (file->media_type, c->media_type);
     /* contiguous running-time ranges from 0 */
     fail_unless_equals_uint64 (file->running_time, expected_start);
@@ -476,7 +477,8 @@ GST_START_TEST (test_segments_play_and_cover_the_input)
 
 GST_END_TEST;
 
-typedef struct {
+typedef struct
+{
   const gchar *elements;
   const gchar *audio;           /* audio branch up to the sink */
   const gchar *extension;
@@ -517,8 +519,7 @@ GST_START_TEST (test_audio_and_video_share_segment_files)
     GList *audio = gst_discoverer_info_get_audio_streams (info);
 
     fail_unless (g_str_has_prefix (file->name, "video-"), "%s", file->name);
-    fail_unless (g_str_has_suffix (file->name, c->extension), "%s",
-        file->name);
+    fail_unless (g_str_has_suffix (file->name, c->extension), "%s", file->name);
     fail_unless_equals_int (file->media_type, RD_MEDIA_TYPE_VIDEO);
     fail_unless_equals_int (g_list_length (video), 1);
     fail_unless_equals_int (g_list_length (audio), 1);
@@ -832,8 +833,7 @@ GST_START_TEST (test_invalid_property_values_are_refused)
           G_GUINT64_CONSTANT (500000001), NULL));
 
   /* values the API would refuse: refused with a warning, old value kept */
-  ASSERT_WARNING (g_object_set (sink, "callback-url", "ftp://example/x",
-          NULL));
+  ASSERT_WARNING (g_object_set (sink, "callback-url", "ftp://example/x", NULL));
   g_object_get (sink, "callback-url", &url, NULL);
   fail_unless (url == NULL);
   ASSERT_WARNING (g_object_set (sink, "api-url", "not a url", NULL));
@@ -1039,10 +1039,11 @@ GST_END_TEST;
 
 /* ---- EOS and the client (through the fake client module) ---------------- */
 
-typedef struct {
+typedef struct
+{
   GModule *module;
   void (*set_hold) (gboolean hold);
-  guint (*held) (void);
+    guint (*held) (void);
   void (*finish_all) (void);
 } FakeClient;
 
@@ -1085,8 +1086,7 @@ pop_until (GstBus * bus, GstMessageType type, const gchar * name,
       return NULL;
     fail_if (GST_MESSAGE_TYPE (msg) == GST_MESSAGE_ERROR);
     if (GST_MESSAGE_TYPE (msg) == type && (name == NULL
-            || gst_structure_has_name (gst_message_get_structure (msg),
-                name)))
+            || gst_structure_has_name (gst_message_get_structure (msg), name)))
       return msg;
     gst_message_unref (msg);
   }

@@ -1,7 +1,6 @@
 /* Element tests of resembledetectsink, part 1: media into batches on disk.
  * Real pipelines with real encoders; every segment file is checked to play
  * on its own with gst_discoverer. */
-#include <dlfcn.h>
 #include <errno.h>
 #include <string.h>
 #include <unistd.h>
@@ -1161,24 +1160,6 @@ GST_START_TEST (test_eos_is_not_held_without_wait_on_eos)
 
 GST_END_TEST;
 
-GST_START_TEST (test_plugin_refuses_to_load_beside_libsoup2)
-{
-  GstElement *sink;
-
-  if (g_strcmp0 (g_getenv ("CK_FORK"), "no") == 0) {
-    g_print ("SKIP: needs its own process (CK_FORK)\n");
-    return;
-  }
-  if (dlopen ("libsoup-2.4.so.1", RTLD_NOW | RTLD_GLOBAL) == NULL) {
-    g_print ("SKIP: libsoup2 is not installed\n");
-    return;
-  }
-  sink = gst_element_factory_make ("resembledetectsink", NULL);
-  fail_unless (sink == NULL, "the plugin registered beside libsoup2");
-}
-
-GST_END_TEST;
-
 static Suite *
 resembledetectsink_suite (void)
 {
@@ -1209,7 +1190,6 @@ resembledetectsink_suite (void)
   tcase_add_test (tc, test_open_batch_of_a_previous_run_is_closed_at_start);
   tcase_add_test (tc, test_eos_is_held_until_every_batch_ends);
   tcase_add_test (tc, test_eos_is_not_held_without_wait_on_eos);
-  tcase_add_test (tc, test_plugin_refuses_to_load_beside_libsoup2);
   return s;
 }
 

@@ -813,6 +813,70 @@ GST_START_TEST (test_upload_progress_is_reported)
 
 GST_END_TEST;
 
+/* ---- the real service, only when asked ---------------------------------- */
+
+/* Runs only with RESEMBLE_LIVE_TOKEN set (and RESEMBLE_LIVE_API_URL to aim
+ * elsewhere than the default): one snapshot and one short audio segment to
+ * the real API, and their verdicts back. Nothing else ever leaves loopback. */
+GST_START_TEST (test_live_service_answers)
+{
+  const gchar *token = g_getenv ("RESEMBLE_LIVE_TOKEN");
+  const gchar *url = g_getenv ("RESEMBLE_LIVE_API_URL");
+  g_autofree gchar *dir = NULL;
+  g_autofree gchar *desc = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GstBus) bus = NULL;
+  GstElement *pipeline;
+  gboolean done = FALSE;
+
+  if (token == NULL || *token == '\0') {
+    g_print ("SKIP: the live test runs only with RESEMBLE_LIVE_TOKEN set\n");
+    return;
+  }
+  dir = g_dir_make_tmp ("rd-live-XXXXXX", NULL);
+  desc = g_strdup_printf ("videotestsrc num-buffers=1 ! "
+      "video/x-raw,width=320,height=240 ! jpegenc ! sink.image_0 "
+      "audiotestsrc num-buffers=50 samplesperbuffer=1600 ! "
+      "audio/x-raw,rate=16000,channels=1 ! audioconvert ! sink.audio_0 "
+      "resembledetectsink name=sink location=%s api-url=%s "
+      "poll-interval=5000000000 poll-timeout=600000000000", dir,
+      url ? url : "https://app.resemble.ai/api/v2");
+  pipeline = gst_parse_launch (desc, &error);
+  fail_unless (pipeline != NULL, "%s", error ? error->message : "");
+  {
+    GstElement *sink = gst_bin_get_by_name (GST_BIN (pipeline), "sink");
+    g_object_set (sink, "api-token", token, NULL);
+    gst_object_unref (sink);
+  }
+  bus = gst_element_get_bus (pipeline);
+  gst_element_set_state (pipeline, GST_STATE_PLAYING);
+  while (!done) {
+    GstMessage *msg = gst_bus_timed_pop (bus, 700 * GST_SECOND);
+    const GstStructure *st;
+
+    fail_unless (msg != NULL, "no answer from the live service");
+    st = gst_message_get_structure (msg);
+    if (GST_MESSAGE_TYPE (msg) == GST_MESSAGE_ERROR) {
+      g_autoptr (GError) gerror = NULL;
+      gst_message_parse_error (msg, &gerror, NULL);
+      fail ("live service: %s", gerror->message);
+    }
+    if (st && gst_structure_has_name (st, "resemble-detect-batch-error"))
+      fail ("live batch error: %s", gst_structure_get_string (st, "reason"));
+    if (st && gst_structure_has_name (st, "resemble-detect-result")) {
+      g_autofree gchar *text = gst_structure_to_string (st);
+      g_print ("live verdict: %s\n", text);
+    }
+    done = GST_MESSAGE_TYPE (msg) == GST_MESSAGE_EOS;
+    gst_message_unref (msg);
+  }
+  gst_element_set_state (pipeline, GST_STATE_NULL);
+  gst_object_unref (pipeline);
+  remove_tree (dir);
+}
+
+GST_END_TEST;
+
 static Suite *
 resembledetectsink_network_suite (void)
 {
@@ -841,6 +905,11 @@ resembledetectsink_network_suite (void)
   tcase_add_test (tc, test_stopping_mid_request_cancels_cleanly);
   tcase_add_test (tc, test_next_run_finishes_what_the_last_left);
   tcase_add_test (tc, test_upload_progress_is_reported);
+
+  tc = tcase_create ("live");
+  tcase_set_timeout (tc, 900);
+  suite_add_tcase (s, tc);
+  tcase_add_test (tc, test_live_service_answers);
   return s;
 }
 

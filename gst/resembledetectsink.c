@@ -214,8 +214,9 @@ typedef struct
   GstCaps *caps;                /* the first caps, until linked */
   gboolean solo;                /* has a segmenter of its own */
   gboolean finished;            /* EOS, possibly before any caps */
-  gchar *extension;
-  GstClockTime fragment_start;
+  gboolean flushing;            /* between FLUSH_START and FLUSH_STOP */
+  gboolean released;            /* its pad is being released */
+  gchar *extension;             /* image: of the last snapshot */
   GstSegment segment;           /* streaming thread only */
   GstClockTime last_start;      /* running time of the last buffer */
   GstClockTime last_end;        /* running time where the input ended */
@@ -225,6 +226,30 @@ typedef struct
 
   guint file_counter;
 } Stream;
+
+/* What names a splitmuxsink's files, owned by the splitmuxsink (qdata):
+ * it outlives any of the streams feeding it. */
+typedef struct
+{
+  GstResembleDetectSink *sink;
+  gchar *name;                  /* the leader pad's name: files' prefix */
+  gchar *extension;
+  RdMediaType media_type;
+  guint file_counter;
+  GstClockTime fragment_start;
+} Segmenter;
+
+static GQuark segmenter_quark;
+
+static void
+segmenter_free (gpointer data)
+{
+  Segmenter *segmenter = data;
+
+  g_free (segmenter->name);
+  g_free (segmenter->extension);
+  g_free (segmenter);
+}
 
 struct _GstResembleDetectSink
 {
@@ -505,6 +530,10 @@ batch_closed_structure (const RdBatch * batch)
   return s;
 }
 
+static void client_error (const RdBatch * batch, guint http_status,
+    const gchar * reason, const GstStructure * details, gboolean cancelled,
+    gpointer user_data);
+
 /* Messages and batches for the client are gathered under the batch lock
  * and handed on after it is released, messages first: a batch's closed
  * message always precedes what the client says about it. */
@@ -534,9 +563,12 @@ outbox_flush (GstResembleDetectSink * self, Outbox * outbox)
       self->client_api->submit (client, batch);
     CLIENT_UNLOCK (self);
     /* Without a client (stopping), the batch stays closed on disk for the
-     * next run. */
-    if (client == NULL)
+     * next run, and ends here as cancelled. */
+    if (client == NULL) {
+      client_error (batch, 0, "cancelled: the element stopped before the "
+          "batch was submitted; the next start submits it", NULL, TRUE, self);
       rd_batch_free (batch);
+    }
   }
 }
 
@@ -580,8 +612,13 @@ close_batch_locked (GstResembleDetectSink * self, Outbox * outbox)
   batch->state = RD_BATCH_STATE_CLOSED;
   batch_take_settings (self, batch);
   if (!rd_manifest_write (batch, &error)) {
+    g_autoptr (GError) gst_error = g_error_new (GST_RESOURCE_ERROR,
+        g_error_matches (error, G_FILE_ERROR, G_FILE_ERROR_NOSPC) ?
+        GST_RESOURCE_ERROR_NO_SPACE_LEFT : GST_RESOURCE_ERROR_WRITE,
+        "Could not write the manifest of batch %u: %s", batch->index,
+        error->message);
     g_queue_push_tail (&outbox->messages,
-        gst_message_new_error (GST_OBJECT_CAST (self), error,
+        gst_message_new_error (GST_OBJECT_CAST (self), gst_error,
             "the batch's files are on disk, its manifest is not"));
     return;
   }
@@ -667,7 +704,8 @@ ensure_open_batch_locked (GstResembleDetectSink * self, GError ** error)
  * there, rewrite the manifest. Called on streaming threads (disk only). */
 static void
 gst_resemble_detect_sink_add_file (GstResembleDetectSink * self,
-    Stream * stream, const gchar * incoming_path, GstClockTime running_time,
+    const gchar * prefix, const gchar * extension, RdMediaType media_type,
+    guint * counter, const gchar * incoming_path, GstClockTime running_time,
     GstClockTime duration)
 {
   g_autoptr (GError) error = NULL;
@@ -695,8 +733,7 @@ gst_resemble_detect_sink_add_file (GstResembleDetectSink * self,
   batch_timeout = self->batch_timeout;
   GST_OBJECT_UNLOCK (self);
 
-  name = g_strdup_printf ("%s-%06u.%s", stream->name, ++stream->file_counter,
-      stream->extension);
+  name = g_strdup_printf ("%s-%06u.%s", prefix, ++*counter, extension);
 
   BATCH_LOCK (self);
   if (self->spool_dir == NULL) {
@@ -763,7 +800,7 @@ gst_resemble_detect_sink_add_file (GstResembleDetectSink * self,
         g_strerror (err));
     goto failed;
   }
-  file = rd_batch_file_new (name, st.st_size, stream->media_type,
+  file = rd_batch_file_new (name, st.st_size, media_type,
       GST_CLOCK_TIME_IS_VALID (running_time) ? running_time : RD_TIME_NONE,
       GST_CLOCK_TIME_IS_VALID (duration) ? duration : RD_TIME_NONE);
   rd_batch_add_file (self->open_batch, file);
@@ -849,7 +886,8 @@ image_new_sample (GstAppSink * appsink, gpointer user_data)
     return GST_FLOW_ERROR;
   }
 
-  gst_resemble_detect_sink_add_file (self, stream, path, running_time,
+  gst_resemble_detect_sink_add_file (self, stream->name, stream->extension,
+      RD_MEDIA_TYPE_IMAGE, &stream->file_counter, path, running_time,
       GST_BUFFER_DURATION (buffer));
   return GST_FLOW_OK;
 }
@@ -860,10 +898,10 @@ static gchar *
 format_location_cb (GstElement * splitmux, guint fragment_id,
     GstSample * first_sample, gpointer user_data)
 {
-  Stream *stream = user_data;
-  GstResembleDetectSink *self = stream->sink;
-  g_autofree gchar *basename = g_strdup_printf ("%s-%06u.%s", stream->name,
-      fragment_id, stream->extension);
+  Segmenter *segmenter = user_data;
+  GstResembleDetectSink *self = segmenter->sink;
+  g_autofree gchar *basename = g_strdup_printf ("%s-%06u.%s", segmenter->name,
+      fragment_id, segmenter->extension);
   gchar *path;
 
   BATCH_LOCK (self);
@@ -914,6 +952,7 @@ segmenter_create_locked (GstResembleDetectSink * self, GPtrArray * members,
   const ContainerInfo *info;
   GstElement *splitmux, *muxer;
   GstClockTime segment_duration;
+  Segmenter *segmenter;
   gboolean automatic;
 
   GST_OBJECT_LOCK (self);
@@ -953,9 +992,14 @@ segmenter_create_locked (GstResembleDetectSink * self, GPtrArray * members,
     return NULL;
   }
 
-  g_free (leader->extension);
-  leader->extension = g_strdup (info->extension);
-  leader->fragment_start = GST_CLOCK_TIME_NONE;
+  segmenter = g_new0 (Segmenter, 1);
+  segmenter->sink = self;
+  segmenter->name = g_strdup (leader->name);
+  segmenter->extension = g_strdup (info->extension);
+  segmenter->media_type = leader->media_type;
+  segmenter->fragment_start = GST_CLOCK_TIME_NONE;
+  g_object_set_qdata_full (G_OBJECT (splitmux), segmenter_quark, segmenter,
+      segmenter_free);
 
   /* The bin handles its children's async state changes itself: a sink
    * added while the pipeline plays must not make the pipeline lose its
@@ -964,7 +1008,7 @@ segmenter_create_locked (GstResembleDetectSink * self, GPtrArray * members,
       "send-keyframe-requests", leader->media_type == RD_MEDIA_TYPE_VIDEO,
       "async-handling", TRUE, NULL);
   g_signal_connect (splitmux, "format-location-full",
-      G_CALLBACK (format_location_cb), leader);
+      G_CALLBACK (format_location_cb), segmenter);
   gst_bin_add (GST_BIN_CAST (self), splitmux);
 
   for (guint i = 0; i < members->len; i++) {
@@ -990,33 +1034,54 @@ segmenter_create_locked (GstResembleDetectSink * self, GPtrArray * members,
   return splitmux;
 }
 
-/* Unlinks @stream from its segmenter; the segmenter goes when no stream
- * feeds it any more. splitmuxsink drops its muxer when it stops and its
- * release_pad then fails: removing it releases its pads with it. Called
+/* Unlinks @stream from its segmenter. Returns the segmenter when no other
+ * stream feeds it (the caller sets it to NULL and removes it, without the
+ * streams lock: splitmuxsink's threads post messages that take it); when
+ * others still do, @eos_pad is the segmenter's pad of @stream, which the
+ * caller ends with an EOS so that the others' files still close. Called
  * with the streams lock. */
-static void
-stream_detach_locked (GstResembleDetectSink * self, Stream * stream)
+static GstElement *
+stream_detach_locked (GstResembleDetectSink * self, Stream * stream,
+    GstPad ** eos_pad)
 {
   GstElement *splitmux = stream->splitmux;
+  GstPad *splitmux_pad = stream->splitmux_pad;
 
   gst_clear_caps (&stream->caps);
   stream->finished = FALSE;
   stream->solo = FALSE;
-  if (splitmux == NULL)
-    return;
   stream->splitmux = NULL;
-  if (stream->splitmux_pad) {
+  stream->splitmux_pad = NULL;
+  if (splitmux == NULL) {
+    gst_clear_object (&splitmux_pad);
+    return NULL;
+  }
+  if (splitmux_pad) {
     g_autoptr (GstPad) queue_src = gst_element_get_static_pad (stream->queue,
         "src");
-    gst_pad_unlink (queue_src, stream->splitmux_pad);
-    gst_clear_object (&stream->splitmux_pad);
+    gst_pad_unlink (queue_src, splitmux_pad);
   }
   for (GList * l = self->streams; l; l = l->next) {
-    if (((Stream *) l->data)->splitmux == splitmux)
-      return;
+    if (l->data != stream && ((Stream *) l->data)->splitmux == splitmux) {
+      if (eos_pad)
+        *eos_pad = splitmux_pad;
+      else
+        gst_clear_object (&splitmux_pad);
+      return NULL;
+    }
   }
+  gst_clear_object (&splitmux_pad);
+  /* splitmuxsink drops its muxer when it stops and its release_pad then
+   * fails: removing it releases its pads with it */
+  return gst_object_ref (splitmux);
+}
+
+static void
+segmenter_drop (GstResembleDetectSink * self, GstElement * splitmux)
+{
   gst_element_set_state (splitmux, GST_STATE_NULL);
   gst_bin_remove (GST_BIN_CAST (self), splitmux);
+  gst_object_unref (splitmux);
 }
 
 /* Waits until @stream is linked to its segmenter, making the segmenter when
@@ -1036,42 +1101,45 @@ stream_attach (GstResembleDetectSink * self, Stream * stream, GstCaps * caps)
     return TRUE;
   }
   gst_caps_replace (&stream->caps, caps);
-  if (!is_group_member (self, stream) || self->group_state == GROUP_STATE_READY) {
-    /* audio without video, or audio arriving once the video segmenter
-     * runs (its muxer takes no new pad): a segmenter of its own */
-    stream->solo = TRUE;
-    g_ptr_array_add (members, stream);
-    splitmux = segmenter_create_locked (self, members, &error);
-  } else {
-    while (TRUE) {
-      gboolean complete = TRUE;
+  while (TRUE) {
+    gboolean complete = TRUE;
 
-      if (self->flushing || self->group_state == GROUP_STATE_FAILED
-          || self->group_state == GROUP_STATE_READY)
-        break;
+    if (self->flushing || stream->flushing || stream->released
+        || stream->splitmux || self->group_state == GROUP_STATE_FAILED)
+      break;
+    if (!is_group_member (self, stream)
+        || self->group_state == GROUP_STATE_READY) {
+      /* audio without video (or whose video pad went), or audio arriving
+       * once the video segmenter runs (its muxer takes no new pad): a
+       * segmenter of its own */
+      stream->solo = TRUE;
       g_ptr_array_set_size (members, 0);
-      for (GList * l = self->streams; l; l = l->next) {
-        Stream *s = l->data;
-        if (!is_group_member (self, s) || s->finished)
-          continue;
-        if (s->caps == NULL)
-          complete = FALSE;
-        else if (s->media_type == RD_MEDIA_TYPE_VIDEO)
-          g_ptr_array_insert (members, 0, s);
-        else
-          g_ptr_array_add (members, s);
-      }
-      if (complete && self->group_state == GROUP_STATE_NONE) {
-        self->group_state = GROUP_STATE_CREATING;
-        splitmux = segmenter_create_locked (self, members, &error);
-        if (splitmux == NULL)
-          self->group_state = GROUP_STATE_FAILED;
-        break;
-      }
-      GST_DEBUG_OBJECT (self, "pad %s waits for the caps of the other pads",
-          stream->name);
-      g_cond_wait (&self->streams_cond, &self->streams_lock);
+      g_ptr_array_add (members, stream);
+      splitmux = segmenter_create_locked (self, members, &error);
+      break;
     }
+    g_ptr_array_set_size (members, 0);
+    for (GList * l = self->streams; l; l = l->next) {
+      Stream *s = l->data;
+      if (!is_group_member (self, s) || s->finished || s->released)
+        continue;
+      if (s->caps == NULL)
+        complete = FALSE;
+      else if (s->media_type == RD_MEDIA_TYPE_VIDEO)
+        g_ptr_array_insert (members, 0, s);
+      else
+        g_ptr_array_add (members, s);
+    }
+    if (complete && self->group_state == GROUP_STATE_NONE) {
+      self->group_state = GROUP_STATE_CREATING;
+      splitmux = segmenter_create_locked (self, members, &error);
+      if (splitmux == NULL)
+        self->group_state = GROUP_STATE_FAILED;
+      break;
+    }
+    GST_DEBUG_OBJECT (self, "pad %s waits for the caps of the other pads",
+        stream->name);
+    g_cond_wait (&self->streams_cond, &self->streams_lock);
   }
   STREAMS_UNLOCK (self);
 
@@ -1085,7 +1153,8 @@ stream_attach (GstResembleDetectSink * self, Stream * stream, GstCaps * caps)
   } else if (!stream->solo && self->group_state == GROUP_STATE_FAILED) {
     g_cond_broadcast (&self->streams_cond);
   }
-  ok = stream->splitmux != NULL && !self->flushing;
+  ok = stream->splitmux != NULL && !self->flushing && !stream->flushing
+      && !stream->released;
   STREAMS_UNLOCK (self);
 
   if (error) {
@@ -1093,6 +1162,31 @@ stream_attach (GstResembleDetectSink * self, Stream * stream, GstCaps * caps)
         ("pad %s, caps %" GST_PTR_FORMAT, stream->name, caps));
   }
   return ok;
+}
+
+/* A flush ends the EOS that may be held: the stream goes on. */
+static void
+drop_held_eos (GstResembleDetectSink * self)
+{
+  GstMessage *eos;
+
+  CLIENT_LOCK (self);
+  eos = g_steal_pointer (&self->held_eos);
+  CLIENT_UNLOCK (self);
+  if (eos) {
+    GST_DEBUG_OBJECT (self, "flushed: the held EOS is dropped");
+    gst_message_unref (eos);
+  }
+}
+
+static GstPadProbeReturn
+image_pad_flush_probe (GstPad * pad, GstPadProbeInfo * info, gpointer user_data)
+{
+  GstEvent *event = GST_PAD_PROBE_INFO_EVENT (info);
+
+  if (GST_EVENT_TYPE (event) == GST_EVENT_FLUSH_STOP)
+    drop_held_eos (GST_RESEMBLE_DETECT_SINK (user_data));
+  return GST_PAD_PROBE_OK;
 }
 
 /* splitmuxsink closes the last fragment at the start of its last buffer:
@@ -1152,22 +1246,38 @@ segment_pad_event (GstPad * pad, GstObject * parent, GstEvent * event)
       }
       break;
     }
-    case GST_EVENT_EOS:
+    case GST_EVENT_EOS:{
+      gboolean no_sink = TRUE;
+
       /* a stream that ends before its caps must not hold up the others */
       STREAMS_LOCK (self);
       stream->finished = TRUE;
       g_cond_broadcast (&self->streams_cond);
+      for (GList * l = self->streams; l; l = l->next) {
+        Stream *s = l->data;
+        if (!s->finished || s->splitmux || s->appsink)
+          no_sink = FALSE;
+      }
       STREAMS_UNLOCK (self);
+      /* no child sink exists to post EOS: every stream ended before caps */
+      if (no_sink) {
+        gst_event_unref (event);
+        gst_element_post_message (GST_ELEMENT_CAST (self),
+            gst_message_new_eos (GST_OBJECT_CAST (self)));
+        return TRUE;
+      }
       break;
+    }
     case GST_EVENT_FLUSH_START:
       STREAMS_LOCK (self);
-      self->flushing = TRUE;
+      stream->flushing = TRUE;
       g_cond_broadcast (&self->streams_cond);
       STREAMS_UNLOCK (self);
       break;
     case GST_EVENT_FLUSH_STOP:
+      drop_held_eos (self);
       STREAMS_LOCK (self);
-      self->flushing = FALSE;
+      stream->flushing = FALSE;
       stream->finished = FALSE;
       stream->last_start = stream->last_end = GST_CLOCK_TIME_NONE;
       STREAMS_UNLOCK (self);
@@ -1204,6 +1314,7 @@ gst_resemble_detect_sink_request_new_pad (GstElement * element,
   GstElement *child;
   GstPad *pad;
   guint number;
+  gboolean image_probe = FALSE;
 
   stream = g_new0 (Stream, 1);
   stream->sink = self;
@@ -1250,6 +1361,7 @@ gst_resemble_detect_sink_request_new_pad (GstElement * element,
         "emit-signals", FALSE, NULL);
     gst_app_sink_set_callbacks (GST_APP_SINK (child), &callbacks, stream, NULL);
     stream->appsink = child;
+    image_probe = TRUE;
   } else {
     /* Each pad gets its own queue, so that one upstream thread feeding
      * several pads cannot deadlock splitmuxsink. */
@@ -1260,6 +1372,9 @@ gst_resemble_detect_sink_request_new_pad (GstElement * element,
   target = gst_element_get_static_pad (child, "sink");
   pad = gst_ghost_pad_new_from_template (stream->name, target, templ);
   gst_pad_set_element_private (pad, stream);
+  if (image_probe)
+    gst_pad_add_probe (pad, GST_PAD_PROBE_TYPE_EVENT_FLUSH,
+        image_pad_flush_probe, self, NULL);
   if (stream->queue) {
     gst_pad_set_event_function (pad, segment_pad_event);
     gst_pad_add_probe (pad, GST_PAD_PROBE_TYPE_BUFFER |
@@ -1282,19 +1397,35 @@ gst_resemble_detect_sink_release_pad (GstElement * element, GstPad * pad)
 {
   GstResembleDetectSink *self = GST_RESEMBLE_DETECT_SINK (element);
   Stream *stream = gst_pad_get_element_private (pad);
-  GstElement *child;
+  GstElement *drop, *child;
+  GstPad *eos_pad = NULL;
+
+  /* a streaming thread waiting for the other pads' caps must leave before
+   * the pad can be deactivated */
+  STREAMS_LOCK (self);
+  stream->released = TRUE;
+  g_cond_broadcast (&self->streams_cond);
+  STREAMS_UNLOCK (self);
+  gst_pad_set_active (pad, FALSE);
 
   STREAMS_LOCK (self);
   self->streams = g_list_remove (self->streams, stream);
   if (stream->media_type == RD_MEDIA_TYPE_VIDEO)
     self->have_video = FALSE;
-  stream_detach_locked (self, stream);
+  drop = stream_detach_locked (self, stream, &eos_pad);
+  /* the others of its segmenter no longer wait for it */
+  g_cond_broadcast (&self->streams_cond);
   STREAMS_UNLOCK (self);
 
+  if (eos_pad) {
+    gst_pad_send_event (eos_pad, gst_event_new_eos ());
+    gst_object_unref (eos_pad);
+  }
+  if (drop)
+    segmenter_drop (self, drop);
   child = stream->queue ? stream->queue : stream->appsink;
   gst_element_set_state (child, GST_STATE_NULL);
   gst_bin_remove (GST_BIN_CAST (self), child);
-  gst_pad_set_active (pad, FALSE);
   gst_element_remove_pad (element, pad);
   stream_free (stream);
 }
@@ -1355,25 +1486,28 @@ gst_resemble_detect_sink_handle_message (GstBin * bin, GstMessage * message)
     const gchar *location = gst_structure_get_string (s, "location");
     GstClockTime running_time = GST_CLOCK_TIME_NONE;
     GstClockTime start = GST_CLOCK_TIME_NONE;
-    Stream *stream;
+    Segmenter *segmenter = g_object_get_qdata (G_OBJECT (GST_MESSAGE_SRC
+            (message)), segmenter_quark);
+    Stream *leader;
 
     gst_structure_get_uint64 (s, "running-time", &running_time);
     STREAMS_LOCK (self);
-    stream = stream_for_splitmux_locked (self, GST_MESSAGE_SRC (message));
-    if (stream) {
-      start = stream->fragment_start;
-      stream->fragment_start = closed ? GST_CLOCK_TIME_NONE : running_time;
-      if (closed)
-        running_time = fragment_end_locked (self, stream, running_time);
+    if (segmenter) {
+      start = segmenter->fragment_start;
+      segmenter->fragment_start = closed ? GST_CLOCK_TIME_NONE : running_time;
+      leader = stream_for_splitmux_locked (self, GST_MESSAGE_SRC (message));
+      if (closed && leader)
+        running_time = fragment_end_locked (self, leader, running_time);
     }
     STREAMS_UNLOCK (self);
 
-    if (closed && stream && location) {
+    if (closed && segmenter && location) {
       GstClockTime duration = GST_CLOCK_TIME_NONE;
       if (GST_CLOCK_TIME_IS_VALID (start) && running_time >= start)
         duration = running_time - start;
-      gst_resemble_detect_sink_add_file (self, stream, location, start,
-          duration);
+      gst_resemble_detect_sink_add_file (self, segmenter->name,
+          segmenter->extension, segmenter->media_type,
+          &segmenter->file_counter, location, start, duration);
     }
     /* splitmuxsink's own messages are internal business. */
     gst_message_unref (message);
@@ -1994,19 +2128,33 @@ gst_resemble_detect_sink_change_state (GstElement * element,
   }
 
   ret = GST_ELEMENT_CLASS (parent_class)->change_state (element, transition);
-  if (ret == GST_STATE_CHANGE_FAILURE)
+  if (ret == GST_STATE_CHANGE_FAILURE) {
+    /* undo the start: no network thread may outlive a failed start */
+    if (transition == GST_STATE_CHANGE_READY_TO_PAUSED)
+      gst_resemble_detect_sink_stop (self);
     return ret;
+  }
 
   switch (transition) {
     case GST_STATE_CHANGE_PAUSED_TO_READY:
       gst_resemble_detect_sink_stop (self);
       /* The next run may bring other caps: its splitmuxsinks are made
        * anew on its first CAPS events. */
-      STREAMS_LOCK (self);
-      for (GList * l = self->streams; l; l = l->next)
-        stream_detach_locked (self, l->data);
-      self->group_state = GROUP_STATE_NONE;
-      STREAMS_UNLOCK (self);
+      {
+        GList *drops = NULL;
+
+        STREAMS_LOCK (self);
+        for (GList * l = self->streams; l; l = l->next) {
+          GstElement *drop = stream_detach_locked (self, l->data, NULL);
+          if (drop)
+            drops = g_list_prepend (drops, drop);
+        }
+        self->group_state = GROUP_STATE_NONE;
+        STREAMS_UNLOCK (self);
+        for (GList * l = drops; l; l = l->next)
+          segmenter_drop (self, l->data);
+        g_list_free (drops);
+      }
       GST_OBJECT_FLAG_SET (self, GST_ELEMENT_FLAG_SINK);
       break;
     default:
@@ -2399,28 +2547,28 @@ gst_resemble_detect_sink_class_init (GstResembleDetectSinkClass * klass)
       g_param_spec_uint64 ("poll-interval", "Poll interval",
           "First interval between batch status polls (ns, at least 1 s)",
           MIN_POLL_INTERVAL, G_MAXUINT64 - 1, DEFAULT_POLL_INTERVAL,
-          PARAM_FLAGS));
+          PARAM_READY));
   g_object_class_install_property (gobject_class, PROP_POLL_MAX_INTERVAL,
       g_param_spec_uint64 ("poll-max-interval", "Poll max interval",
           "Longest interval between polls, reached by backing off (ns)",
           MIN_POLL_INTERVAL, G_MAXUINT64 - 1, DEFAULT_POLL_MAX_INTERVAL,
-          PARAM_FLAGS));
+          PARAM_READY));
   g_object_class_install_property (gobject_class, PROP_POLL_TIMEOUT,
       g_param_spec_uint64 ("poll-timeout", "Poll timeout",
           "Give up on a batch not terminal after this long (ns)",
-          GST_SECOND, G_MAXUINT64 - 1, DEFAULT_POLL_TIMEOUT, PARAM_FLAGS));
+          GST_SECOND, G_MAXUINT64 - 1, DEFAULT_POLL_TIMEOUT, PARAM_READY));
   g_object_class_install_property (gobject_class, PROP_FETCH_RESULTS,
       g_param_spec_boolean ("fetch-results", "Fetch results",
           "Fetch every file's verdict once its batch is terminal",
-          DEFAULT_FETCH_RESULTS, PARAM_FLAGS));
+          DEFAULT_FETCH_RESULTS, PARAM_READY));
   g_object_class_install_property (gobject_class, PROP_MAX_RETRIES,
       g_param_spec_uint ("max-retries", "Max retries",
           "Retries of a failed request (network, 5xx, 429)", 0, 100,
-          DEFAULT_MAX_RETRIES, PARAM_FLAGS));
+          DEFAULT_MAX_RETRIES, PARAM_READY));
   g_object_class_install_property (gobject_class, PROP_MAX_IN_FLIGHT,
       g_param_spec_uint ("max-in-flight", "Max in flight",
           "Batches submitted and not yet terminal", 1, 64,
-          DEFAULT_MAX_IN_FLIGHT, PARAM_FLAGS));
+          DEFAULT_MAX_IN_FLIGHT, PARAM_READY));
   g_object_class_install_property (gobject_class, PROP_WAIT_ON_EOS,
       g_param_spec_boolean ("wait-on-eos", "Wait on EOS",
           "Hold EOS until every batch is terminal or has failed",
@@ -2428,7 +2576,7 @@ gst_resemble_detect_sink_class_init (GstResembleDetectSinkClass * klass)
   g_object_class_install_property (gobject_class, PROP_KEEP_FILES,
       g_param_spec_boolean ("keep-files", "Keep files",
           "Keep segment files after their batch is terminal",
-          DEFAULT_KEEP_FILES, PARAM_FLAGS));
+          DEFAULT_KEEP_FILES, PARAM_READY));
   g_object_class_install_property (gobject_class, PROP_MAX_SPOOL_BYTES,
       g_param_spec_uint64 ("max-spool-bytes", "Max spool bytes",
           "Spool ceiling: past it new files are skipped with a message",
@@ -2470,6 +2618,7 @@ gst_resemble_detect_sink_class_init (GstResembleDetectSinkClass * klass)
 
   gst_type_mark_as_plugin_api (GST_TYPE_RESEMBLE_DETECT_CONTAINER, 0);
   gst_type_mark_as_plugin_api (GST_TYPE_RESEMBLE_DETECT_UPLOAD_MODE, 0);
+  segmenter_quark = g_quark_from_static_string ("resembledetect-segmenter");
   GST_DEBUG_CATEGORY_INIT (gst_resemble_detect_sink_debug, "resembledetect", 0,
       "Resemble AI deepfake detection sink");
 }

@@ -1160,6 +1160,77 @@ GST_START_TEST (test_eos_is_not_held_without_wait_on_eos)
 
 GST_END_TEST;
 
+GST_START_TEST (test_releasing_an_unfed_video_pad_frees_the_audio)
+{
+  g_autofree gchar *spool = make_spool ();
+  g_autoptr (GstBus) bus = NULL;
+  g_autoptr (RdBatch) batch = NULL;
+  GstElement *pipeline, *sink;
+  GstPad *video;
+  GstMessage *msg;
+
+  /* the video pad never gets caps: the audio waits for it, as audio and
+   * video share their files, until the video pad is released */
+  pipeline = parse ("appsrc name=v ! s.video "
+      "audiotestsrc num-buffers=100 samplesperbuffer=480 ! "
+      "audio/x-raw,rate=48000,channels=1 ! audioconvert ! s.audio_0 "
+      "resembledetectsink name=s location=%s segment-duration=500000000",
+      spool);
+  bus = gst_element_get_bus (pipeline);
+  sink = gst_bin_get_by_name (GST_BIN (pipeline), "s");
+  fail_unless (gst_element_set_state (pipeline, GST_STATE_PLAYING) !=
+      GST_STATE_CHANGE_FAILURE);
+  fail_unless (gst_element_get_state (pipeline, NULL, NULL,
+          10 * GST_SECOND) == GST_STATE_CHANGE_SUCCESS);
+
+  video = gst_element_get_static_pad (sink, "video");
+  fail_unless (video != NULL);
+  gst_element_release_request_pad (sink, video);
+  gst_object_unref (video);
+
+  msg = pop_until (bus, GST_MESSAGE_EOS, NULL, 30 * GST_SECOND);
+  fail_unless (msg != NULL, "the audio never reached EOS");
+  gst_message_unref (msg);
+  fail_unless (gst_element_set_state (pipeline, GST_STATE_NULL) ==
+      GST_STATE_CHANGE_SUCCESS);
+  batch = read_batch (spool, 1);
+  fail_unless_equals_int (batch->files->len, 2);
+  fail_unless (g_str_has_prefix (((RdBatchFile *) batch->files->pdata[0])->name,
+          "audio_0-"));
+  gst_object_unref (sink);
+  gst_object_unref (pipeline);
+  remove_tree (spool);
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_eos_before_any_caps_still_ends_the_stream)
+{
+  g_autofree gchar *spool = make_spool ();
+  g_autoptr (GstBus) bus = NULL;
+  GstElement *pipeline, *src;
+  GstFlowReturn flow = GST_FLOW_ERROR;
+  GstMessage *msg;
+
+  pipeline = parse ("appsrc name=a ! resembledetectsink location=%s", spool);
+  bus = gst_element_get_bus (pipeline);
+  src = gst_bin_get_by_name (GST_BIN (pipeline), "a");
+  fail_unless (gst_element_set_state (pipeline, GST_STATE_PLAYING) !=
+      GST_STATE_CHANGE_FAILURE);
+  g_signal_emit_by_name (src, "end-of-stream", &flow);
+  fail_unless_equals_int (flow, GST_FLOW_OK);
+  msg = pop_until (bus, GST_MESSAGE_EOS, NULL, 10 * GST_SECOND);
+  fail_unless (msg != NULL, "no EOS");
+  gst_message_unref (msg);
+  fail_unless (gst_element_set_state (pipeline, GST_STATE_NULL) ==
+      GST_STATE_CHANGE_SUCCESS);
+  gst_object_unref (src);
+  gst_object_unref (pipeline);
+  remove_tree (spool);
+}
+
+GST_END_TEST;
+
 static Suite *
 resembledetectsink_suite (void)
 {
@@ -1190,6 +1261,8 @@ resembledetectsink_suite (void)
   tcase_add_test (tc, test_open_batch_of_a_previous_run_is_closed_at_start);
   tcase_add_test (tc, test_eos_is_held_until_every_batch_ends);
   tcase_add_test (tc, test_eos_is_not_held_without_wait_on_eos);
+  tcase_add_test (tc, test_releasing_an_unfed_video_pad_frees_the_audio);
+  tcase_add_test (tc, test_eos_before_any_caps_still_ends_the_stream);
   return s;
 }
 

@@ -8,6 +8,7 @@
 #include <gst/check/gstcheck.h>
 
 #include "batch.h"
+#include "rd-test-utils.h"
 #include "manifest.h"
 #include "emulator.h"
 
@@ -16,27 +17,6 @@
 
 static RdEmulator *emulator;
 static gchar *spool;
-
-static void
-remove_tree (const gchar * path)
-{
-  g_autoptr (GFile) file = g_file_new_for_path (path);
-  g_autoptr (GFileEnumerator) en = g_file_enumerate_children (file,
-      G_FILE_ATTRIBUTE_STANDARD_NAME "," G_FILE_ATTRIBUTE_STANDARD_TYPE,
-      G_FILE_QUERY_INFO_NOFOLLOW_SYMLINKS, NULL, NULL);
-  GFileInfo *info;
-
-  while (en && (info = g_file_enumerator_next_file (en, NULL, NULL))) {
-    g_autofree gchar *child = g_build_filename (path,
-        g_file_info_get_name (info), NULL);
-    if (g_file_info_get_file_type (info) == G_FILE_TYPE_DIRECTORY)
-      remove_tree (child);
-    else
-      g_unlink (child);
-    g_object_unref (info);
-  }
-  g_rmdir (path);
-}
 
 static void
 setup (void)
@@ -56,7 +36,7 @@ teardown (void)
 {
   rd_emulator_free (emulator);
   emulator = NULL;
-  remove_tree (spool);
+  rd_test_remove_tree (spool);
   g_clear_pointer (&spool, g_free);
 }
 
@@ -878,7 +858,7 @@ GST_START_TEST (test_live_service_answers)
   }
   gst_element_set_state (pipeline, GST_STATE_NULL);
   gst_object_unref (pipeline);
-  remove_tree (dir);
+  rd_test_remove_tree (dir);
 }
 
 GST_END_TEST;

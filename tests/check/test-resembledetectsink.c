@@ -13,6 +13,7 @@
 #include <gmodule.h>
 
 #include "batch.h"
+#include "rd-test-utils.h"
 #include "manifest.h"
 
 #define SECOND GST_SECOND
@@ -27,27 +28,6 @@ make_spool (void)
 
   fail_unless (dir != NULL, "%s", error ? error->message : "");
   return dir;
-}
-
-static void
-remove_tree (const gchar * path)
-{
-  g_autoptr (GFile) file = g_file_new_for_path (path);
-  g_autoptr (GFileEnumerator) en = g_file_enumerate_children (file,
-      G_FILE_ATTRIBUTE_STANDARD_NAME "," G_FILE_ATTRIBUTE_STANDARD_TYPE,
-      G_FILE_QUERY_INFO_NOFOLLOW_SYMLINKS, NULL, NULL);
-  GFileInfo *info;
-
-  while (en && (info = g_file_enumerator_next_file (en, NULL, NULL))) {
-    g_autofree gchar *child = g_build_filename (path,
-        g_file_info_get_name (info), NULL);
-    if (g_file_info_get_file_type (info) == G_FILE_TYPE_DIRECTORY)
-      remove_tree (child);
-    else
-      g_unlink (child);
-    g_object_unref (info);
-  }
-  g_rmdir (path);
 }
 
 static gboolean
@@ -329,7 +309,7 @@ GST_START_TEST (test_jpeg_snapshots_fill_batches_of_max_files)
     }
   }
   run_result_clear (&r);
-  remove_tree (spool);
+  rd_test_remove_tree (spool);
 }
 
 GST_END_TEST;
@@ -367,7 +347,7 @@ GST_START_TEST (test_spool_is_private_to_the_user)
   fail_unless (g_stat (batch->dir, &st) == 0);
   fail_unless_equals_int (st.st_mode & 0777, 0700);
   run_result_clear (&r);
-  remove_tree (spool);
+  rd_test_remove_tree (spool);
 }
 
 GST_END_TEST;
@@ -471,7 +451,7 @@ GST_START_TEST (test_segments_play_and_cover_the_input)
       "covered %" GST_TIME_FORMAT " of %" GST_TIME_FORMAT,
       GST_TIME_ARGS (expected_start), GST_TIME_ARGS (c->input_duration));
   run_result_clear (&r);
-  remove_tree (spool);
+  rd_test_remove_tree (spool);
 }
 
 GST_END_TEST;
@@ -527,7 +507,7 @@ GST_START_TEST (test_audio_and_video_share_segment_files)
   }
   run_result_clear (&r);
   gst_object_unref (pipeline);
-  remove_tree (spool);
+  rd_test_remove_tree (spool);
 }
 
 GST_END_TEST;
@@ -557,7 +537,7 @@ GST_START_TEST (test_caps_container_mismatch_is_refused)
   fail_unless (strstr (error->message, "audio/mpeg") != NULL, "%s",
       error->message);
   run_result_clear (&r);
-  remove_tree (spool);
+  rd_test_remove_tree (spool);
 }
 
 GST_END_TEST;
@@ -579,7 +559,7 @@ GST_START_TEST (test_refused_containers_say_why)
   fail_unless (strstr (error->message, "container=ogg is not supported") !=
       NULL, "%s", error->message);
   run_result_clear (&r);
-  remove_tree (spool);
+  rd_test_remove_tree (spool);
 }
 
 GST_END_TEST;
@@ -672,7 +652,7 @@ GST_START_TEST (test_max_batch_bytes_closes_a_batch)
     fail_unless_equals_int (second->files->len, 1);
   }
   gst_harness_teardown (h);
-  remove_tree (spool);
+  rd_test_remove_tree (spool);
 }
 
 GST_END_TEST;
@@ -695,7 +675,7 @@ GST_START_TEST (test_batch_timeout_closes_a_batch)
     fail_unless_equals_int (batch->state, RD_BATCH_STATE_CLOSED);
   }
   gst_harness_teardown (h);
-  remove_tree (spool);
+  rd_test_remove_tree (spool);
 }
 
 GST_END_TEST;
@@ -724,7 +704,7 @@ GST_START_TEST (test_submit_now_closes_a_batch)
     fail_unless_equals_int (batch->state, RD_BATCH_STATE_OPEN);
   }
   gst_harness_teardown (h);
-  remove_tree (spool);
+  rd_test_remove_tree (spool);
 }
 
 GST_END_TEST;
@@ -742,7 +722,7 @@ GST_START_TEST (test_eos_closes_the_open_batch)
   fail_unless_equals_int (message_total_files (msg), 1);
   gst_message_unref (msg);
   gst_harness_teardown (h);
-  remove_tree (spool);
+  rd_test_remove_tree (spool);
 }
 
 GST_END_TEST;
@@ -776,7 +756,7 @@ GST_START_TEST (test_oversize_file_is_kept_and_named)
     fail_unless_equals_int (batch->files->len, 2);
   }
   gst_harness_teardown (h);
-  remove_tree (spool);
+  rd_test_remove_tree (spool);
 }
 
 GST_END_TEST;
@@ -808,7 +788,7 @@ GST_START_TEST (test_spool_full_skips_new_files_with_a_message)
     fail_unless_equals_int (batch->files->len, 2);
   }
   gst_harness_teardown (h);
-  remove_tree (spool);
+  rd_test_remove_tree (spool);
 }
 
 GST_END_TEST;
@@ -911,7 +891,7 @@ GST_START_TEST (test_state_cycles_leak_no_fd_or_thread)
   fail_unless (count_threads () <= threads_before,
       "%u threads after, %u before", count_threads (), threads_before);
   gst_object_unref (pipeline);
-  remove_tree (spool);
+  rd_test_remove_tree (spool);
 }
 
 GST_END_TEST;
@@ -942,7 +922,7 @@ GST_START_TEST (test_second_run_continues_batch_numbering)
     fail_unless_equals_int (batch->state, RD_BATCH_STATE_CLOSED);
   }
   gst_object_unref (pipeline);
-  remove_tree (spool);
+  rd_test_remove_tree (spool);
 }
 
 GST_END_TEST;
@@ -992,7 +972,7 @@ GST_START_TEST (test_flushing_seek_keeps_segmenting)
   }
   run_result_clear (&r);
   gst_object_unref (pipeline);
-  remove_tree (spool);
+  rd_test_remove_tree (spool);
 }
 
 GST_END_TEST;
@@ -1031,7 +1011,7 @@ GST_START_TEST (test_open_batch_of_a_previous_run_is_closed_at_start)
     fail_unless_equals_int (next->files->len, 1);
   }
   gst_harness_teardown (h);
-  remove_tree (spool);
+  rd_test_remove_tree (spool);
 }
 
 GST_END_TEST;
@@ -1130,7 +1110,7 @@ GST_START_TEST (test_eos_is_held_until_every_batch_ends)
       GST_STATE_CHANGE_SUCCESS);
   gst_object_unref (pipeline);
   fake_client_close (&fake);
-  remove_tree (spool);
+  rd_test_remove_tree (spool);
 }
 
 GST_END_TEST;
@@ -1155,7 +1135,7 @@ GST_START_TEST (test_eos_is_not_held_without_wait_on_eos)
   run_result_clear (&r);
   gst_object_unref (pipeline);
   fake_client_close (&fake);
-  remove_tree (spool);
+  rd_test_remove_tree (spool);
 }
 
 GST_END_TEST;
@@ -1199,7 +1179,7 @@ GST_START_TEST (test_releasing_an_unfed_video_pad_frees_the_audio)
           "audio_0-"));
   gst_object_unref (sink);
   gst_object_unref (pipeline);
-  remove_tree (spool);
+  rd_test_remove_tree (spool);
 }
 
 GST_END_TEST;
@@ -1226,7 +1206,7 @@ GST_START_TEST (test_eos_before_any_caps_still_ends_the_stream)
       GST_STATE_CHANGE_SUCCESS);
   gst_object_unref (src);
   gst_object_unref (pipeline);
-  remove_tree (spool);
+  rd_test_remove_tree (spool);
 }
 
 GST_END_TEST;

@@ -4,6 +4,7 @@
  * read, large files stream in small reads, and the asynchronous read path and
  * a real libsoup upload over loopback work. */
 
+#include "rd-test-utils.h"
 #include "multipart-stream.h"
 
 #include <glib/gstdio.h>
@@ -18,24 +19,13 @@ typedef struct
 static void
 fixture_set_up (Fixture * fixture, gconstpointer data)
 {
-  g_autoptr (GError) error = NULL;
-
-  fixture->dir = g_dir_make_tmp ("rd-multipart-XXXXXX", &error);
-  g_assert_no_error (error);
+  fixture->dir = rd_test_make_tmp_dir ("rd-multipart-XXXXXX");
 }
 
 static void
 fixture_tear_down (Fixture * fixture, gconstpointer data)
 {
-  g_autoptr (GDir) dir = g_dir_open (fixture->dir, 0, NULL);
-  const gchar *name;
-
-  while ((name = g_dir_read_name (dir)) != NULL) {
-    g_autofree gchar *path = g_build_filename (fixture->dir, name, NULL);
-
-    g_assert_cmpint (g_unlink (path), ==, 0);
-  }
-  g_assert_cmpint (g_rmdir (fixture->dir), ==, 0);
+  rd_test_remove_tree (fixture->dir);
   g_free (fixture->dir);
 }
 
@@ -43,12 +33,7 @@ static gchar *
 write_file (Fixture * fixture, const gchar * name, const gchar * contents,
     gssize length)
 {
-  gchar *path = g_build_filename (fixture->dir, name, NULL);
-  g_autoptr (GError) error = NULL;
-
-  g_file_set_contents (path, contents, length, &error);
-  g_assert_no_error (error);
-  return path;
+  return rd_test_write_file (fixture->dir, name, contents, length);
 }
 
 /* Reads @stream to its end, @chunk bytes at a time. */

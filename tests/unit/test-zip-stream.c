@@ -5,6 +5,7 @@
  * buffer, the asynchronous read path works, and a zip inside a multipart body
  * gives that body the right length. */
 
+#include "rd-test-utils.h"
 #include "multipart-stream.h"
 #include "zip-stream.h"
 
@@ -22,24 +23,13 @@ typedef struct
 static void
 fixture_set_up (Fixture * fixture, gconstpointer data)
 {
-  g_autoptr (GError) error = NULL;
-
-  fixture->dir = g_dir_make_tmp ("rd-zip-XXXXXX", &error);
-  g_assert_no_error (error);
+  fixture->dir = rd_test_make_tmp_dir ("rd-zip-XXXXXX");
 }
 
 static void
 fixture_tear_down (Fixture * fixture, gconstpointer data)
 {
-  g_autoptr (GDir) dir = g_dir_open (fixture->dir, 0, NULL);
-  const gchar *name;
-
-  while ((name = g_dir_read_name (dir)) != NULL) {
-    g_autofree gchar *path = g_build_filename (fixture->dir, name, NULL);
-
-    g_assert_cmpint (g_unlink (path), ==, 0);
-  }
-  g_assert_cmpint (g_rmdir (fixture->dir), ==, 0);
+  rd_test_remove_tree (fixture->dir);
   g_free (fixture->dir);
 }
 
@@ -47,12 +37,7 @@ static gchar *
 write_file (Fixture * fixture, const gchar * name, const gchar * contents,
     gssize length)
 {
-  gchar *path = g_build_filename (fixture->dir, name, NULL);
-  g_autoptr (GError) error = NULL;
-
-  g_file_set_contents (path, contents, length, &error);
-  g_assert_no_error (error);
-  return path;
+  return rd_test_write_file (fixture->dir, name, contents, length);
 }
 
 static void

@@ -38,14 +38,23 @@
  * because the token is missing or was refused (401) keeps its manifest as
  * it was (closed or submitted), so that a next run with a valid token picks
  * it up; so does a cancelled one, except that a POST cancelled after its
- * whole body was sent is recorded as an error with an unknown outcome.
+ * whole body was sent is recorded as an error with an unknown outcome, and
+ * so does an accepted batch whose polls kept failing transiently (the API
+ * has it: a next run polls it again).
  *
  * Order of a batch's end. Verdicts are fetched at most four at a time and
  * reported in file order, each as soon as it and the ones before it are
- * known; then the done manifest is written, the files are deleted (unless
- * keep_files), the pending count drops, done is called, and idle follows if
- * nothing else is pending. A batch submitted after rd_client_stop() gets its
- * cancelled error at once, on the caller's thread. */
+ * known; then the done manifest is written, the files the API confirmed
+ * (with a detect uuid) are deleted (unless keep_files), done is called,
+ * and only then does the pending count drop, with idle following if it
+ * reached 0: the element holds EOS on that count. On a 401 the batches'
+ * errors come before the one unauthorized call. A batch submitted after
+ * rd_client_stop() gets its cancelled error at once, on the caller's
+ * thread.
+ *
+ * The token. An API or proxy may echo it in its error text; error answers
+ * and transport errors are redacted where they are read, before anything
+ * logs, records or reports them. */
 
 #include "client.h"
 
@@ -78,6 +87,8 @@ GST_DEBUG_CATEGORY_STATIC (rd_client_debug);
 #define POLL_BACKOFF_DEN 2
 
 #define CANCELLED_REASON "cancelled: the client was stopped"
+/* What the token becomes in any text a server or a library gave us. */
+#define REDACTED "[redacted]"
 #define NO_TOKEN_REASON "no API token: set api-token or RESEMBLE_API_TOKEN"
 
 #define CLIENT_LOCK(c) g_mutex_lock (&(c)->lock)
@@ -283,6 +294,96 @@ rd_client_next_poll_interval (GstClockTime previous, GstClockTime max)
   return MIN (MAX (next, previous), max);
 }
 
+/* ---- the token in other people's text ---- */
+
+/* An API or a proxy may echo the request's Authorization header in its
+ * error text; whatever the client got from elsewhere passes through here
+ * before it is logged, recorded or handed to a callback. */
+static gchar *
+client_redact (RdClient * client, const gchar * text)
+{
+  GString *clean;
+
+  if (text == NULL)
+    return NULL;
+  clean = g_string_new (text);
+  if (client->token != NULL && client->token[0] != '\0')
+    g_string_replace (clean, client->token, REDACTED, 0);
+  return g_string_free (clean, FALSE);
+}
+
+static void
+client_redact_error (RdClient * client, GError * error)
+{
+  gchar *clean;
+
+  if (error == NULL)
+    return;
+  clean = client_redact (client, error->message);
+  g_free (error->message);
+  error->message = clean;
+}
+
+static void client_redact_structure (RdClient * client, GstStructure * s);
+
+/* Strings, and the strings inside structures, arrays and lists. */
+static void
+client_redact_value (RdClient * client, GValue * value)
+{
+  GType type = G_VALUE_TYPE (value);
+
+  if (type == G_TYPE_STRING) {
+    g_value_take_string (value, client_redact (client,
+            g_value_get_string (value)));
+  } else if (type == GST_TYPE_STRUCTURE) {
+    const GstStructure *s = gst_value_get_structure (value);
+    GstStructure *clean;
+
+    if (s == NULL)
+      return;
+    clean = gst_structure_copy (s);
+    client_redact_structure (client, clean);
+    g_value_take_boxed (value, clean);
+  } else if (type == GST_TYPE_ARRAY || type == GST_TYPE_LIST) {
+    gboolean is_array = type == GST_TYPE_ARRAY;
+    guint i, n = is_array ? gst_value_array_get_size (value) :
+        gst_value_list_get_size (value);
+    GValue clean = G_VALUE_INIT;
+
+    g_value_init (&clean, type);
+    for (i = 0; i < n; i++) {
+      const GValue *from = is_array ? gst_value_array_get_value (value, i) :
+          gst_value_list_get_value (value, i);
+      GValue element = G_VALUE_INIT;
+
+      g_value_init (&element, G_VALUE_TYPE (from));
+      g_value_copy (from, &element);
+      client_redact_value (client, &element);
+      if (is_array)
+        gst_value_array_append_and_take_value (&clean, &element);
+      else
+        gst_value_list_append_and_take_value (&clean, &element);
+    }
+    g_value_unset (value);
+    g_value_init (value, type);
+    g_value_copy (&clean, value);
+    g_value_unset (&clean);
+  }
+}
+
+static gboolean
+redact_field (GQuark field, GValue * value, gpointer client)
+{
+  client_redact_value (client, value);
+  return TRUE;
+}
+
+static void
+client_redact_structure (RdClient * client, GstStructure * s)
+{
+  gst_structure_map_in_place (s, redact_field, client);
+}
+
 /* ---- helpers ---- */
 
 static void
@@ -293,12 +394,15 @@ response_clear (Response * response)
   g_clear_pointer (&response->retry_after, g_free);
 }
 
+/* A transport error's text may quote what a proxy said: redacted here,
+ * before anything reads it. */
 static void
-response_read (SoupSession * session, GAsyncResult * result, SoupMessage * msg,
-    Response * response)
+response_read (RdClient * client, SoupSession * session, GAsyncResult * result,
+    SoupMessage * msg, Response * response)
 {
   response->body =
       soup_session_send_and_read_finish (session, result, &response->error);
+  client_redact_error (client, response->error);
   response->status = response->error ? 0 : soup_message_get_status (msg);
   response->retry_after =
       g_strdup (soup_message_headers_get_one
@@ -324,10 +428,13 @@ response_cancelled (RdClient * client, const Response * response)
       || g_error_matches (response->error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
 }
 
+/* The one place error answers are read, so the one place the token an
+ * API or proxy may echo back is taken out of them. */
 static void
-response_parse_error (const Response * response, gchar ** reason,
-    GstStructure ** details)
+response_parse_error (RdClient * client, const Response * response,
+    gchar ** reason, GstStructure ** details)
 {
+  g_autofree gchar *text = NULL;
   gssize length;
   const gchar *data;
 
@@ -338,7 +445,10 @@ response_parse_error (const Response * response, gchar ** reason,
     return;
   }
   data = response_data (response, &length);
-  rd_results_parse_error (response->status, data, length, reason, details);
+  rd_results_parse_error (response->status, data, length, &text, details);
+  *reason = client_redact (client, text);
+  if (*details)
+    client_redact_structure (client, *details);
 }
 
 static SoupMessage *
@@ -399,6 +509,8 @@ job_write_manifest (Job * job)
         job->batch->index, error->message);
 }
 
+/* Only files the API confirmed (it gave them a detect uuid): the outcome
+ * of any other file is unknown, so it stays for inspection or a resend. */
 static void
 job_delete_files (Job * job)
 {
@@ -406,8 +518,14 @@ job_delete_files (Job * job)
 
   for (i = 0; i < job->batch->files->len; i++) {
     const RdBatchFile *file = g_ptr_array_index (job->batch->files, i);
-    g_autofree gchar *path = rd_batch_file_path (job->batch, file);
+    g_autofree gchar *path = NULL;
 
+    if (file->detect_uuid == NULL) {
+      GST_INFO ("batch %u: keeping %s, which the API gave no detect uuid",
+          job->batch->index, file->name);
+      continue;
+    }
+    path = rd_batch_file_path (job->batch, file);
     if (g_unlink (path) != 0 && errno != ENOENT)
       GST_WARNING ("batch %u: could not delete %s: %s", job->batch->index,
           path, g_strerror (errno));
@@ -468,8 +586,18 @@ client_detach_job (RdClient * client, Job * job)
   }
 }
 
-/* The one final callback of a batch. The pending count drops before the
- * callback so that the element, seeing 0 there, knows it was the last. */
+/* The pending count drops only after a batch's final callback: the element
+ * holds EOS while it is above 0, so the batch's own message must be posted
+ * by then. idle follows when the count reaches 0. A hold (an increment
+ * without a batch) keeps idle back until a group of callbacks is over. */
+static void
+client_pending_drop (RdClient * client)
+{
+  if (g_atomic_int_dec_and_test (&client->pending) && client->callbacks.idle)
+    client->callbacks.idle (client->user_data);
+}
+
+/* The one final callback of a batch, every way a batch ends. */
 static void
 job_finish (Job * job, const GPtrArray * results, guint http_status,
     const gchar * reason, const GstStructure * details, gboolean cancelled)
@@ -478,7 +606,6 @@ job_finish (Job * job, const GPtrArray * results, guint http_status,
   const RdClientCallbacks *cb = &client->callbacks;
 
   client_detach_job (client, job);
-  g_atomic_int_add (&client->pending, -1);
   if (results != NULL) {
     if (cb->done)
       cb->done (job->batch, results, client->user_data);
@@ -487,8 +614,7 @@ job_finish (Job * job, const GPtrArray * results, guint http_status,
         client->user_data);
   }
   job_free (job);
-  if (g_atomic_int_get (&client->pending) == 0 && cb->idle)
-    cb->idle (client->user_data);
+  client_pending_drop (client);
   client_check_quit (client);
 }
 
@@ -565,18 +691,22 @@ job_done (Job * job)
 }
 
 /* 401: the token is wrong for every batch. Batches that did not reach the
- * API keep their manifests, so a next run with a valid token sends them. */
+ * API keep their manifests, so a next run with a valid token sends them.
+ * The batches' errors come first and unauthorized (once) last: the element
+ * turns unauthorized into an element error, which ends the pipeline before
+ * anything after it could be posted; idle, which lets the element post
+ * EOS, comes after both. */
 static void
 client_unauthorized (RdClient * client, Job * job, const gchar * reason,
     const GstStructure * details)
 {
+  gboolean first = !client->unauthorized;
   Job *queued;
 
-  if (!client->unauthorized) {
+  g_atomic_int_inc (&client->pending);
+  if (first) {
     client->unauthorized = TRUE;
     client->unauthorized_reason = g_strdup (reason);
-    if (client->callbacks.unauthorized)
-      client->callbacks.unauthorized (reason, client->user_data);
   }
   if (job)
     job_fail (job, FAIL_KEEP_STATE, SOUP_STATUS_UNAUTHORIZED, reason, details,
@@ -584,6 +714,10 @@ client_unauthorized (RdClient * client, Job * job, const gchar * reason,
   while ((queued = g_queue_peek_head (&client->waiting)))
     job_fail (queued, FAIL_KEEP_STATE, SOUP_STATUS_UNAUTHORIZED,
         client->unauthorized_reason, NULL, FALSE);
+  if (first && client->callbacks.unauthorized)
+    client->callbacks.unauthorized (client->unauthorized_reason,
+        client->user_data);
+  client_pending_drop (client);
 }
 
 /* ---- upload ---- */
@@ -746,9 +880,11 @@ job_accepted (Job * job, const Response * response)
 
   status = rd_results_parse_batch (data, length, &error);
   if (status == NULL) {
-    g_autofree gchar *what = g_strdup_printf ("the API answered %u with a "
-        "body that could not be read (%s)", response->status, error->message);
+    g_autofree gchar *what = NULL;
 
+    client_redact_error (client, error);
+    what = g_strdup_printf ("the API answered %u with a body that could not "
+        "be read (%s)", response->status, error->message);
     job_fail_unknown_outcome (job, response->status, what, FALSE);
     return;
   }
@@ -812,18 +948,18 @@ job_retry (Job * job, const Response * response)
 }
 
 static void
-job_fail_response (Job * job, const Response * response, gboolean gave_up)
+job_fail_response (Job * job, FailMode mode, const Response * response,
+    gboolean gave_up)
 {
   g_autofree gchar *reason = NULL;
   g_autofree gchar *full = NULL;
   g_autoptr (GstStructure) details = NULL;
 
-  response_parse_error (response, &reason, &details);
+  response_parse_error (job->client, response, &reason, &details);
   if (gave_up)
     full = g_strdup_printf ("%s (gave up after %u retries)", reason,
         job->failures);
-  job_fail (job, FAIL_RECORD, response->status, full ? full : reason, details,
-      FALSE);
+  job_fail (job, mode, response->status, full ? full : reason, details, FALSE);
 }
 
 static void
@@ -832,7 +968,7 @@ job_unauthorized (Job * job, const Response * response)
   g_autofree gchar *reason = NULL;
   g_autoptr (GstStructure) details = NULL;
 
-  response_parse_error (response, &reason, &details);
+  response_parse_error (job->client, response, &reason, &details);
   client_unauthorized (job->client, job, reason, details);
 }
 
@@ -844,7 +980,7 @@ post_done (GObject * source, GAsyncResult * result, gpointer user_data)
   Response response = { 0, };
   SoupMessage *msg = job->msg;
 
-  response_read (SOUP_SESSION (source), result, msg, &response);
+  response_read (client, SOUP_SESSION (source), result, msg, &response);
   job->n_requests--;
   g_signal_handlers_disconnect_by_data (msg, job);
   g_clear_object (&job->msg);
@@ -862,7 +998,7 @@ post_done (GObject * source, GAsyncResult * result, gpointer user_data)
             job->body_sent)) {
       case RD_RETRY_YES:
         if (!job_retry (job, &response))
-          job_fail_response (job, &response, TRUE);
+          job_fail_response (job, FAIL_RECORD, &response, TRUE);
         break;
       case RD_RETRY_UNKNOWN_OUTCOME:{
         g_autofree gchar *what = response.status ?
@@ -873,7 +1009,7 @@ post_done (GObject * source, GAsyncResult * result, gpointer user_data)
         break;
       }
       case RD_RETRY_NO:
-        job_fail_response (job, &response, FALSE);
+        job_fail_response (job, FAIL_RECORD, &response, FALSE);
         break;
     }
   }
@@ -916,6 +1052,11 @@ job_post (Job * job)
 
   GST_DEBUG ("batch %u: POST of %" G_GUINT64_FORMAT " bytes (attempt %u)",
       job->batch->index, job->body_length, job->failures + 1);
+  /* sent == 0 says an attempt starts (the element maps it to a start),
+   * before any byte; it does not delay the first report of bytes. */
+  if (client->callbacks.progress)
+    client->callbacks.progress (job->batch, 0, job->body_length,
+        client->user_data);
   job->n_requests++;
   soup_session_send_and_read_async (client->session, job->msg,
       G_PRIORITY_DEFAULT, client->cancellable, post_done, job);
@@ -933,7 +1074,7 @@ poll_done (GObject * source, GAsyncResult * result, gpointer user_data)
   g_autoptr (RdBatchStatus) status = NULL;
   g_autoptr (GError) parse_error = NULL;
 
-  response_read (SOUP_SESSION (source), result, job->msg, &response);
+  response_read (client, SOUP_SESSION (source), result, job->msg, &response);
   job->n_requests--;
   g_clear_object (&job->msg);
 
@@ -948,6 +1089,7 @@ poll_done (GObject * source, GAsyncResult * result, gpointer user_data)
 
     status = rd_results_parse_batch (data, length, &parse_error);
     if (status == NULL) {
+      client_redact_error (client, parse_error);
       /* An unreadable answer to a GET is worth another look. */
       GST_WARNING ("batch %u: unreadable status: %s", batch->index,
           parse_error->message);
@@ -956,7 +1098,8 @@ poll_done (GObject * source, GAsyncResult * result, gpointer user_data)
             "status from the API: %s (gave up after %u retries)",
             parse_error->message, job->failures);
 
-        job_fail (job, FAIL_RECORD, response.status, reason, NULL, FALSE);
+        /* As for a failed poll: the API has the batch. */
+        job_fail (job, FAIL_KEEP_STATE, response.status, reason, NULL, FALSE);
       }
       goto out;
     }
@@ -992,12 +1135,14 @@ poll_done (GObject * source, GAsyncResult * result, gpointer user_data)
 
   switch (rd_client_classify (FALSE, response.status, response.error, FALSE)) {
     case RD_RETRY_YES:
+      /* The API has the batch and may well answer next time: the manifest
+       * stays submitted with its uuid, so that a next run polls it again. */
       if (!job_retry (job, &response))
-        job_fail_response (job, &response, TRUE);
+        job_fail_response (job, FAIL_KEEP_STATE, &response, TRUE);
       break;
     default:
       /* 404 among them: the batch is unknown to this token. */
-      job_fail_response (job, &response, FALSE);
+      job_fail_response (job, FAIL_RECORD, &response, FALSE);
       break;
   }
 
@@ -1084,7 +1229,7 @@ fetch_fail (Fetch * fetch, const Response * response, gboolean gave_up)
   g_autofree gchar *message = NULL;
   g_autoptr (GstStructure) details = NULL;
 
-  response_parse_error (response, &reason, &details);
+  response_parse_error (fetch->job->client, response, &reason, &details);
   message = gave_up ? g_strdup_printf ("%s (gave up after %u retries)",
       reason, fetch->failures) : g_strdup (reason);
   GST_WARNING ("batch %u: no verdict for file %u: %s",
@@ -1124,7 +1269,7 @@ fetch_done (GObject * source, GAsyncResult * result, gpointer user_data)
   RdClient *client = job->client;
   Response response = { 0, };
 
-  response_read (SOUP_SESSION (source), result, fetch->msg, &response);
+  response_read (client, SOUP_SESSION (source), result, fetch->msg, &response);
   job->n_requests--;
   g_clear_object (&fetch->msg);
 
@@ -1142,6 +1287,7 @@ fetch_done (GObject * source, GAsyncResult * result, gpointer user_data)
     g_autoptr (GError) error = NULL;
     GstStructure *verdict = rd_results_parse_detect (data, length, &error);
 
+    client_redact_error (client, error);
     if (verdict) {
       fetch_finish (fetch, verdict);
     } else if (!fetch_retry (fetch, &response)) {
@@ -1157,9 +1303,13 @@ fetch_done (GObject * source, GAsyncResult * result, gpointer user_data)
     g_autofree gchar *reason = NULL;
     g_autoptr (GstStructure) details = NULL;
 
-    response_parse_error (&response, &reason, &details);
-    client_unauthorized (client, NULL, reason, details);
+    response_parse_error (client, &response, &reason, &details);
+    /* The verdict (and maybe with it the batch) ends first; idle, if it
+     * was the last batch, waits for unauthorized. */
+    g_atomic_int_inc (&client->pending);
     fetch_fail (fetch, &response, FALSE);
+    client_unauthorized (client, NULL, reason, details);
+    client_pending_drop (client);
     goto out;
   }
 
@@ -1517,13 +1667,11 @@ rd_client_start (RdClient * client, GError ** error)
 static void
 client_cancel_now (RdClient * client, RdBatch * batch)
 {
-  g_atomic_int_add (&client->pending, -1);
   if (client->callbacks.error)
     client->callbacks.error (batch, 0, CANCELLED_REASON, NULL, TRUE,
         client->user_data);
   rd_batch_free (batch);
-  if (g_atomic_int_get (&client->pending) == 0 && client->callbacks.idle)
-    client->callbacks.idle (client->user_data);
+  client_pending_drop (client);
 }
 
 void

@@ -2,9 +2,12 @@
  * long to wait, how polling backs off) and its behaviour end to end against
  * an embedded emulator on a free loopback port: uploads in both modes,
  * every documented error, injected faults, the in-flight limit, stopping in
- * the middle of an upload, and the token staying out of everything it
- * writes. Callbacks arrive on the client's thread and are recorded under a
- * lock; the test thread waits for them on a condition with a deadline. */
+ * the middle of an upload, the order of a batch's last callbacks, and the
+ * token staying out of everything it writes. A small stand-in server gives
+ * the answers the emulator does not (an error echoing the token, fewer
+ * detect uuids than files). Callbacks arrive on the client's thread and are
+ * recorded under a lock; the test thread waits for them on a condition with
+ * a deadline. */
 #include "client.h"
 #include "emulator.h"
 #include "manifest.h"
@@ -41,11 +44,15 @@ typedef struct
   guint submitted;              /* submitted callbacks */
   guint status_calls;
   guint progress_calls;
+  guint progress_starts;        /* reports with sent == 0 */
+  guint64 first_sent;
   guint64 last_sent;
   guint64 last_total;
   gint64 submitted_us;
   gint64 finished_us;
   gboolean posting;             /* between its first progress and the end */
+  guint pending_at_finish;      /* rd_client_get_pending() in done/error */
+  guint finish_seq;             /* when, among the recorder's events */
 } Outcome;
 
 typedef struct
@@ -61,9 +68,12 @@ typedef struct
   guint posting;                /* batches uploading or accepted, not ended */
   guint max_posting;
   GPtrArray *finish_order;      /* index, as GUINT_TO_POINTER */
-  RdClient *client;             /* for the pending count at idle */
+  RdClient *client;             /* for the pending counts */
+  guint seq;                    /* events so far: finishes, idle, 401 */
+  guint idle_seq;               /* the last idle's */
+  guint unauthorized_seq;
 
-  /* stop in the middle of an upload */
+  /* stop in the middle of an upload: held at the first report of bytes */
   gboolean hold_first_progress;
   gboolean progress_seen;
   gboolean release_progress;
@@ -156,10 +166,15 @@ on_progress (const RdBatch * batch, guint64 sent, guint64 total,
 
   g_mutex_lock (&rec->lock);
   outcome = recorder_outcome (rec, batch->index);
+  if (outcome->progress_calls == 0)
+    outcome->first_sent = sent;
   outcome->progress_calls++;
   g_assert_cmpuint (sent, <=, total);
-  g_assert_cmpuint (sent, >=, outcome->last_total == total ?
-      outcome->last_sent : 0);
+  /* Each attempt starts again from 0. */
+  if (sent == 0)
+    outcome->progress_starts++;
+  else if (outcome->last_total == total)
+    g_assert_cmpuint (sent, >=, outcome->last_sent);
   outcome->last_sent = sent;
   outcome->last_total = total;
   g_cond_broadcast (&rec->cond);
@@ -168,7 +183,7 @@ on_progress (const RdBatch * batch, guint64 sent, guint64 total,
     rec->posting++;
     rec->max_posting = MAX (rec->max_posting, rec->posting);
   }
-  if (rec->hold_first_progress && !rec->progress_seen) {
+  if (rec->hold_first_progress && !rec->progress_seen && sent > 0) {
     rec->progress_seen = TRUE;
     g_cond_broadcast (&rec->cond);
     while (!rec->release_progress)
@@ -198,6 +213,9 @@ recorder_finish (Recorder * rec, const RdBatch * batch, Outcome * outcome)
   g_assert_false (outcome->finished);
   outcome->finished = TRUE;
   outcome->finished_us = g_get_monotonic_time ();
+  outcome->pending_at_finish = rec->client ?
+      rd_client_get_pending (rec->client) : 0;
+  outcome->finish_seq = ++rec->seq;
   outcome->state = batch->state;
   g_free (outcome->status);
   outcome->status = g_strdup (batch->status);
@@ -257,6 +275,7 @@ on_unauthorized (const gchar * reason, gpointer user_data)
 
   g_mutex_lock (&rec->lock);
   rec->unauthorized_calls++;
+  rec->unauthorized_seq = ++rec->seq;
   g_free (rec->unauthorized_reason);
   rec->unauthorized_reason = g_strdup (reason);
   g_mutex_unlock (&rec->lock);
@@ -269,6 +288,7 @@ on_idle (gpointer user_data)
 
   g_mutex_lock (&rec->lock);
   rec->idle_calls++;
+  rec->idle_seq = ++rec->seq;
   rec->pending_at_idle = rec->client ? rd_client_get_pending (rec->client) : 0;
   g_cond_broadcast (&rec->cond);
   g_mutex_unlock (&rec->lock);
@@ -1245,9 +1265,11 @@ test_poll_timeout_fails_the_batch_and_keeps_its_uuid (Fixture * f,
   g_assert_false (outcome->done);
   g_assert_cmpuint (outcome->http_status, ==, 0);
   g_assert_true (g_str_has_prefix (outcome->reason, "poll timeout after"));
-  /* Measured from acceptance, not much later. */
+  /* Measured from acceptance, not much later. The submitted callback
+   * comes a moment after acceptance (after the manifest is written), hence
+   * the small margin. */
   g_assert_cmpint (outcome->finished_us - outcome->submitted_us, >=,
-      300 * G_TIME_SPAN_MILLISECOND);
+      290 * G_TIME_SPAN_MILLISECOND);
   g_assert_cmpint (outcome->finished_us - outcome->submitted_us, <,
       5 * G_TIME_SPAN_SECOND);
   manifest = read_manifest (dir);
@@ -1610,12 +1632,16 @@ test_stop_cancels_queued_batches_and_later_submits (Fixture * f,
     rd_client_submit (f->client, make_small_batch (f, i));
   rd_client_stop (f->client);
   g_assert_cmpuint (f->rec.finished, ==, 3);
-  for (i = 42; i < 45; i++)
+  for (i = 42; i < 45; i++) {
     g_assert_true (recorder_get (&f->rec, i)->cancelled);
+    /* Still counted while its error is posted. */
+    g_assert_cmpuint (recorder_get (&f->rec, i)->pending_at_finish, >=, 1);
+  }
   /* After stop, a batch ends at once, still exactly once. */
   rd_client_submit (f->client, make_small_batch (f, 45));
   g_assert_cmpuint (f->rec.finished, ==, 4);
   g_assert_true (recorder_get (&f->rec, 45)->cancelled);
+  g_assert_cmpuint (recorder_get (&f->rec, 45)->pending_at_finish, ==, 1);
   g_assert_cmpuint (rd_client_get_pending (f->client), ==, 0);
 }
 
@@ -1677,6 +1703,429 @@ test_token_appears_in_no_manifest_and_no_reason (Fixture * f,
     if (details)
       g_assert_null (strstr (details, TOKEN));
   }
+}
+
+/* ---- the order of a batch's last callbacks ---- */
+
+static void
+test_done_comes_before_the_pending_count_drops (Fixture * f, gconstpointer data)
+{
+  Outcome *outcome;
+
+  fixture_start (f);
+  rd_client_submit (f->client, make_small_batch (f, 60));
+  recorder_wait_finished (&f->rec, 1);
+  outcome = recorder_get (&f->rec, 60);
+  g_assert_true (outcome->done);
+  /* The element holds EOS while the count is above 0: the batch must
+   * still be counted while its terminal message is posted. */
+  g_assert_cmpuint (outcome->pending_at_finish, ==, 1);
+  g_assert_cmpuint (f->rec.idle_calls, ==, 1);
+  g_assert_cmpuint (f->rec.idle_seq, >, outcome->finish_seq);
+  g_assert_cmpuint (f->rec.pending_at_idle, ==, 0);
+}
+
+static void
+test_validation_error_comes_before_the_pending_count_drops (Fixture * f,
+    gconstpointer data)
+{
+  RdBatch *batch = make_small_batch (f, 61);
+  Outcome *outcome;
+
+  batch->settings.frame_length = 9;
+  fixture_start (f);
+  rd_client_submit (f->client, batch);
+  recorder_wait_finished (&f->rec, 1);
+  outcome = recorder_get (&f->rec, 61);
+  g_assert_false (outcome->done);
+  g_assert_cmpuint (outcome->pending_at_finish, ==, 1);
+  g_assert_cmpuint (f->rec.idle_seq, >, outcome->finish_seq);
+  g_assert_cmpuint (f->rec.pending_at_idle, ==, 0);
+}
+
+/* The element turns unauthorized into an element error, which stops the
+ * pipeline: every batch's error must be posted before it. */
+static void
+test_401_fails_the_batches_before_reporting_unauthorized (Fixture * f,
+    gconstpointer data)
+{
+  g_autoptr (GError) error = NULL;
+  guint i;
+
+  f->config.token = "a-wrong-token";
+  f->config.max_in_flight = 1;
+  f->client = rd_client_new (&f->config, &recorder_callbacks, &f->rec);
+  f->rec.client = f->client;
+  /* Queued before the thread runs: one POST gets the 401 while the
+   * other two wait for a slot. */
+  for (i = 62; i <= 64; i++)
+    rd_client_submit (f->client, make_small_batch (f, i));
+  g_assert_true (rd_client_start (f->client, &error));
+  g_assert_no_error (error);
+  recorder_wait_finished (&f->rec, 3);
+
+  g_assert_cmpuint (f->rec.unauthorized_calls, ==, 1);
+  for (i = 62; i <= 64; i++) {
+    Outcome *outcome = recorder_get (&f->rec, i);
+
+    g_assert_cmpuint (outcome->http_status, ==, 401);
+    g_assert_cmpuint (outcome->finish_seq, <, f->rec.unauthorized_seq);
+    g_assert_cmpuint (outcome->pending_at_finish, >=, 1);
+  }
+  /* EOS, which idle releases, must not overtake the element error. */
+  g_assert_cmpuint (f->rec.idle_calls, ==, 1);
+  g_assert_cmpuint (f->rec.idle_seq, >, f->rec.unauthorized_seq);
+}
+
+/* ---- progress ---- */
+
+static void
+test_progress_starts_at_zero_and_ends_at_total (Fixture * f, gconstpointer data)
+{
+  Outcome *outcome;
+
+  fixture_start (f);
+  rd_client_submit (f->client, make_small_batch (f, 65));
+  recorder_wait_finished (&f->rec, 1);
+  outcome = recorder_get (&f->rec, 65);
+  g_assert_true (outcome->done);
+  g_assert_cmpuint (outcome->progress_calls, >=, 2);
+  g_assert_cmpuint (outcome->first_sent, ==, 0);
+  g_assert_cmpuint (outcome->progress_starts, ==, 1);
+  g_assert_cmpuint (outcome->last_total, >, 0);
+  g_assert_cmpuint (outcome->last_sent, ==, outcome->last_total);
+}
+
+static void
+test_progress_starts_at_zero_for_each_attempt (Fixture * f, gconstpointer data)
+{
+  /* The second batch's first POST gets a 503 and is sent again. */
+  run_two_batches_with_post_fault (f, RD_EMULATOR_FAULT_503, 66);
+  g_assert_cmpuint (recorder_get (&f->rec, 66)->progress_starts, ==, 1);
+  g_assert_cmpuint (recorder_get (&f->rec, 67)->progress_starts, ==, 2);
+  g_assert_cmpuint (recorder_get (&f->rec, 67)->last_sent, ==,
+      recorder_get (&f->rec, 67)->last_total);
+}
+
+/* ---- polls that keep failing ---- */
+
+static void
+test_poll_failures_keep_the_batch_submitted (Fixture * f, gconstpointer data)
+{
+  RdBatch *batch = make_small_batch (f, 68);
+  g_autofree gchar *dir = g_strdup (batch->dir);
+  g_autoptr (RdBatch) manifest = NULL;
+  g_autoptr (JsonNode) stats = NULL;
+  Outcome *outcome;
+
+  rd_emulator_set_processing_time (f->emu, 60000);
+  rd_emulator_set_fault (f->emu, RD_EMULATOR_FAULT_503, 1,
+      "GET /api/v2/detect/batch/");
+  f->config.max_retries = 1;
+  fixture_start (f);
+  rd_client_submit (f->client, batch);
+  recorder_wait_finished (&f->rec, 1);
+
+  /* The element still hears the batch's end ... */
+  outcome = recorder_get (&f->rec, 68);
+  g_assert_false (outcome->done);
+  g_assert_false (outcome->cancelled);
+  g_assert_cmpuint (outcome->http_status, ==, 503);
+  g_assert_nonnull (strstr (outcome->reason, "gave up after 1 retries"));
+  stats = emulator_stats (f);
+  g_assert_cmpint (stats_count (stats, POLL_ROUTE, "503"), ==, 2);
+  /* ... but the API has the batch: a next run polls it again. */
+  manifest = read_manifest (dir);
+  g_assert_cmpint (manifest->state, ==, RD_BATCH_STATE_SUBMITTED);
+  g_assert_nonnull (outcome->uuid);
+  g_assert_cmpstr (manifest->uuid, ==, outcome->uuid);
+  g_assert_true (file_exists_in (dir, "seg-a.wav"));
+}
+
+/* ---- a stand-in API for answers the emulator does not give ---- */
+
+/* Echoes the request's Authorization header in its error answers, as some
+ * APIs and proxies do, and may give fewer detect uuids than files. Runs on
+ * its own thread and context, like the emulator. */
+typedef struct
+{
+  GThread *thread;
+  GMainContext *context;
+  GMainLoop *loop;
+  SoupServer *server;
+  gchar *base_url;
+  GMutex lock;
+  GCond cond;
+  gboolean ready;
+  gint refuse_post;             /* atomic: 400 instead of 202 */
+  guint n_detect_uuids;         /* set before start */
+} FakeApi;
+
+static void
+fake_api_answer (SoupServerMessage * msg, guint status, gchar * body)
+{
+  soup_server_message_set_status (msg, status, NULL);
+  soup_server_message_set_response (msg, "application/json",
+      SOUP_MEMORY_TAKE, body, strlen (body));
+}
+
+static gchar *
+fake_api_batch (FakeApi * api)
+{
+  g_autoptr (GString) uuids = g_string_new (NULL);
+  guint i;
+
+  for (i = 0; i < api->n_detect_uuids; i++)
+    g_string_append_printf (uuids, "%s\"fake-detect-%u\"", i ? "," : "", i);
+  return g_strdup_printf ("{\"success\":true,\"item\":{\"uuid\":"
+      "\"fake-batch-1\",\"status\":\"completed\",\"total_files\":3,"
+      "\"completed_count\":3,\"failed_count\":0,\"detect_uuids\":[%s]}}",
+      uuids->str);
+}
+
+static void
+fake_api_handle (SoupServer * server, SoupServerMessage * msg,
+    const char *path, GHashTable * query, gpointer user_data)
+{
+  FakeApi *api = user_data;
+  const gchar *method = soup_server_message_get_method (msg);
+  const gchar *auth =
+      soup_message_headers_get_one (soup_server_message_get_request_headers
+      (msg), "Authorization");
+  g_autofree gchar *echo = g_strdup (auth ? auth : "");
+  gboolean is_post = g_str_equal (method, "POST");
+
+  if ((is_post && g_atomic_int_get (&api->refuse_post))
+      || g_str_has_prefix (path, "/api/v2/detect/fake-detect-")) {
+    /* The token in the message, in a field error and in nested details. */
+    fake_api_answer (msg, SOUP_STATUS_BAD_REQUEST,
+        g_strdup_printf ("{\"success\":false,\"message\":\"request with "
+            "Authorization: %s refused\",\"errors\":{\"files\":[\"not for "
+            "%s\"]},\"details\":{\"seen\":\"%s\",\"per_file_estimates\":"
+            "[{\"file\":\"%s\",\"cost_cents\":1}]}}", echo, echo, echo, echo));
+  } else if (is_post && g_str_equal (path, "/api/v2/detect/batch")) {
+    fake_api_answer (msg, SOUP_STATUS_ACCEPTED, fake_api_batch (api));
+  } else if (g_str_has_prefix (path, "/api/v2/detect/batch/")) {
+    fake_api_answer (msg, SOUP_STATUS_OK, fake_api_batch (api));
+  } else {
+    fake_api_answer (msg, SOUP_STATUS_NOT_FOUND,
+        g_strdup ("{\"success\":false,\"message\":\"not found\"}"));
+  }
+}
+
+static gpointer
+fake_api_thread (gpointer user_data)
+{
+  FakeApi *api = user_data;
+  g_autoptr (GError) error = NULL;
+  GSList *uris;
+
+  g_main_context_push_thread_default (api->context);
+  api->server = soup_server_new (NULL, NULL);
+  soup_server_add_handler (api->server, NULL, fake_api_handle, api, NULL);
+  g_assert_true (soup_server_listen_local (api->server, 0,
+          SOUP_SERVER_LISTEN_IPV4_ONLY, &error));
+  g_assert_no_error (error);
+  uris = soup_server_get_uris (api->server);
+  g_mutex_lock (&api->lock);
+  api->base_url = g_strdup_printf ("http://127.0.0.1:%d/api/v2",
+      g_uri_get_port (uris->data));
+  api->ready = TRUE;
+  g_cond_broadcast (&api->cond);
+  g_mutex_unlock (&api->lock);
+  g_slist_free_full (uris, (GDestroyNotify) g_uri_unref);
+
+  g_main_loop_run (api->loop);
+  soup_server_disconnect (api->server);
+  g_clear_object (&api->server);
+  while (g_main_context_iteration (api->context, FALSE));
+  g_main_context_pop_thread_default (api->context);
+  return NULL;
+}
+
+static FakeApi *
+fake_api_start (guint n_detect_uuids)
+{
+  FakeApi *api = g_new0 (FakeApi, 1);
+
+  g_mutex_init (&api->lock);
+  g_cond_init (&api->cond);
+  api->n_detect_uuids = n_detect_uuids;
+  api->context = g_main_context_new ();
+  api->loop = g_main_loop_new (api->context, FALSE);
+  api->thread = g_thread_new ("fake-api", fake_api_thread, api);
+  g_mutex_lock (&api->lock);
+  while (!api->ready)
+    g_cond_wait (&api->cond, &api->lock);
+  g_mutex_unlock (&api->lock);
+  return api;
+}
+
+static gboolean
+quit_loop (gpointer loop)
+{
+  g_main_loop_quit (loop);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+fake_api_free (FakeApi * api)
+{
+  g_main_context_invoke (api->context, quit_loop, api->loop);
+  g_thread_join (api->thread);
+  g_main_loop_unref (api->loop);
+  g_main_context_unref (api->context);
+  g_free (api->base_url);
+  g_mutex_clear (&api->lock);
+  g_cond_clear (&api->cond);
+  g_free (api);
+}
+
+/* What the client logged, at every level. */
+typedef struct
+{
+  GMutex lock;
+  GString *text;
+} LogCapture;
+
+static void
+capture_log (GstDebugCategory * category, GstDebugLevel level,
+    const gchar * file, const gchar * function, gint line, GObject * object,
+    GstDebugMessage * message, gpointer user_data)
+{
+  LogCapture *capture = user_data;
+
+  if (g_strcmp0 (gst_debug_category_get_name (category), "resembledetect"))
+    return;
+  g_mutex_lock (&capture->lock);
+  g_string_append_printf (capture->text, "%s\n",
+      gst_debug_message_get (message));
+  g_mutex_unlock (&capture->lock);
+}
+
+static void
+log_capture_start (LogCapture * capture)
+{
+  g_mutex_init (&capture->lock);
+  capture->text = g_string_new (NULL);
+  gst_debug_set_active (TRUE);
+  gst_debug_remove_log_function (gst_debug_log_default);
+  gst_debug_add_log_function (capture_log, capture, NULL);
+  gst_debug_set_threshold_for_name ("resembledetect", GST_LEVEL_MEMDUMP);
+}
+
+static gchar *
+log_capture_stop (LogCapture * capture)
+{
+  gst_debug_unset_threshold_for_name ("resembledetect");
+  gst_debug_remove_log_function_by_data (capture);
+  gst_debug_add_log_function (gst_debug_log_default, NULL, NULL);
+  g_mutex_clear (&capture->lock);
+  return g_string_free (capture->text, FALSE);
+}
+
+static void
+assert_structure_lacks (const GstStructure * s, const gchar * needle)
+{
+  g_autofree gchar *text = gst_structure_to_string (s);
+
+  g_assert_null (strstr (text, needle));
+}
+
+static void
+test_token_echoed_by_the_api_is_redacted (Fixture * f, gconstpointer data)
+{
+  FakeApi *api = fake_api_start (3);
+  RdBatch *refused = make_small_batch (f, 70);
+  g_autofree gchar *refused_dir = g_strdup (refused->dir);
+  g_autoptr (RdBatch) manifest = NULL;
+  g_autofree gchar *log = NULL;
+  LogCapture capture;
+  Outcome *outcome;
+  guint i;
+
+  f->config.api_url = api->base_url;
+  f->config.max_retries = 0;
+  f->config.keep_files = TRUE;
+  log_capture_start (&capture);
+  fixture_start (f);
+
+  /* An error answer to the POST. */
+  g_atomic_int_set (&api->refuse_post, TRUE);
+  rd_client_submit (f->client, refused);
+  recorder_wait_finished (&f->rec, 1);
+  /* Error answers to every verdict of an accepted batch. */
+  g_atomic_int_set (&api->refuse_post, FALSE);
+  rd_client_submit (f->client, make_small_batch (f, 71));
+  recorder_wait_finished (&f->rec, 2);
+  rd_client_free (g_steal_pointer (&f->client));
+  log = log_capture_stop (&capture);
+  fake_api_free (api);
+
+  outcome = recorder_get (&f->rec, 70);
+  g_assert_cmpuint (outcome->http_status, ==, 400);
+  /* The echo reached the client, without the token. */
+  g_assert_nonnull (strstr (outcome->reason, "Bearer [redacted]"));
+  g_assert_null (strstr (outcome->reason, TOKEN));
+  g_assert_nonnull (outcome->details);
+  assert_structure_lacks (outcome->details, TOKEN);
+  g_assert_cmpstr (gst_structure_get_string (outcome->details, "seen"), ==,
+      "Bearer [redacted]");
+  manifest = read_manifest (refused_dir);
+  g_assert_cmpint (manifest->state, ==, RD_BATCH_STATE_ERROR);
+  g_assert_nonnull (strstr (manifest->error_reason, "[redacted]"));
+
+  outcome = recorder_get (&f->rec, 71);
+  g_assert_true (outcome->done);
+  g_assert_cmpuint (outcome->results->len, ==, 3);
+  for (i = 0; i < 3; i++) {
+    const GstStructure *result = g_ptr_array_index (outcome->results, i);
+
+    g_assert_cmpstr (gst_structure_get_string (result, "status"), ==,
+        "unknown");
+    g_assert_nonnull (strstr (gst_structure_get_string (result,
+                "error-message"), "[redacted]"));
+    assert_structure_lacks (result, TOKEN);
+    assert_structure_lacks (g_ptr_array_index (outcome->reported, i), TOKEN);
+  }
+
+  assert_tree_lacks (f->spool, TOKEN);
+  g_assert_nonnull (strstr (log, "[redacted]"));
+  g_assert_null (strstr (log, TOKEN));
+}
+
+/* ---- deleting files ---- */
+
+static void
+test_files_without_a_detect_uuid_are_kept (Fixture * f, gconstpointer data)
+{
+  FakeApi *api = fake_api_start (2);
+  RdBatch *batch = make_small_batch (f, 72);
+  g_autofree gchar *dir = g_strdup (batch->dir);
+  g_autoptr (RdBatch) manifest = NULL;
+  Outcome *outcome;
+
+  /* Three files sent, two detect uuids back: the third's fate is unknown. */
+  f->config.api_url = api->base_url;
+  f->config.max_retries = 0;
+  fixture_start (f);
+  rd_client_submit (f->client, batch);
+  recorder_wait_finished (&f->rec, 1);
+  rd_client_free (g_steal_pointer (&f->client));
+  fake_api_free (api);
+
+  outcome = recorder_get (&f->rec, 72);
+  g_assert_true (outcome->done);
+  g_assert_cmpuint (outcome->results->len, ==, 3);
+  g_assert_null (gst_structure_get_string (g_ptr_array_index
+          (outcome->results, 2), "detect-uuid"));
+  g_assert_cmpstr (gst_structure_get_string (g_ptr_array_index
+          (outcome->results, 2), "status"), ==, "unknown");
+  g_assert_false (file_exists_in (dir, "seg-a.wav"));
+  g_assert_false (file_exists_in (dir, "seg-b.mp3"));
+  g_assert_true (file_exists_in (dir, "snap-c.jpg"));
+  manifest = read_manifest (dir);
+  g_assert_cmpint (manifest->state, ==, RD_BATCH_STATE_DONE);
 }
 
 int
@@ -1755,6 +2204,26 @@ main (int argc, char **argv)
 
   ADD ("token/in-no-manifest-and-no-reason",
       test_token_appears_in_no_manifest_and_no_reason);
+  ADD ("token/echoed-by-the-api-is-redacted",
+      test_token_echoed_by_the_api_is_redacted);
+
+  ADD ("order/done-before-the-pending-count-drops",
+      test_done_comes_before_the_pending_count_drops);
+  ADD ("order/validation-error-before-the-pending-count-drops",
+      test_validation_error_comes_before_the_pending_count_drops);
+  ADD ("order/401-batches-fail-before-unauthorized",
+      test_401_fails_the_batches_before_reporting_unauthorized);
+
+  ADD ("progress/starts-at-zero-and-ends-at-total",
+      test_progress_starts_at_zero_and_ends_at_total);
+  ADD ("progress/starts-at-zero-for-each-attempt",
+      test_progress_starts_at_zero_for_each_attempt);
+
+  ADD ("fault/poll-failures-keep-the-batch-submitted",
+      test_poll_failures_keep_the_batch_submitted);
+
+  ADD ("files/without-a-detect-uuid-are-kept",
+      test_files_without_a_detect_uuid_are_kept);
 
   return g_test_run ();
 }

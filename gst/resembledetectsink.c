@@ -1727,34 +1727,15 @@ client_done (const RdBatch * batch, const GPtrArray * results,
   post_element_message (self, s);
 }
 
-/* A server (or a proxy) may echo request headers into its error text. */
-static gchar *
-redact_token (GstResembleDetectSink * self, const gchar * text)
-{
-  g_autofree gchar *token = NULL;
-
-  GST_OBJECT_LOCK (self);
-  token = g_strdup (self->api_token ? self->api_token :
-      g_getenv ("RESEMBLE_API_TOKEN"));
-  GST_OBJECT_UNLOCK (self);
-  if (token == NULL || *token == '\0' || strstr (text, token) == NULL)
-    return g_strdup (text);
-  {
-    g_auto (GStrv) parts = g_strsplit (text, token, -1);
-    return g_strjoinv ("[redacted]", parts);
-  }
-}
-
 static void
 client_error (const RdBatch * batch, guint http_status, const gchar * reason,
     const GstStructure * details, gboolean cancelled, gpointer user_data)
 {
   GstResembleDetectSink *self = user_data;
   g_autofree gchar *manifest = rd_manifest_path (batch);
-  g_autofree gchar *safe_reason = redact_token (self, reason ? reason : "");
   GstStructure *s;
 
-  reason = safe_reason;
+  /* the client has redacted the token from @reason and @details */
   s = gst_structure_new ("resemble-detect-batch-error",
       "index", G_TYPE_UINT, batch->index,
       "http-status", G_TYPE_UINT, http_status,
@@ -1788,10 +1769,9 @@ static void
 client_unauthorized (const gchar * reason, gpointer user_data)
 {
   GstResembleDetectSink *self = user_data;
-  g_autofree gchar *safe_reason = redact_token (self, reason ? reason : "");
 
   GST_ELEMENT_ERROR_WITH_DETAILS (self, RESOURCE, NOT_AUTHORIZED,
-      ("The API refused the token: %s", safe_reason),
+      ("The API refused the token: %s", reason),
       ("every batch stays on disk; set a valid api-token or "
           "RESEMBLE_API_TOKEN"), ("http-status-code", G_TYPE_UINT, 401, NULL));
 }

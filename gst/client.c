@@ -997,8 +997,10 @@ post_done (GObject * source, GAsyncResult * result, gpointer user_data)
     switch (rd_client_classify (TRUE, response.status, response.error,
             job->body_sent)) {
       case RD_RETRY_YES:
+        /* out of retries, but provably not accepted (an outage, a busy
+         * API): the manifest stays closed, so the next start sends it */
         if (!job_retry (job, &response))
-          job_fail_response (job, FAIL_RECORD, &response, TRUE);
+          job_fail_response (job, FAIL_KEEP_STATE, &response, TRUE);
         break;
       case RD_RETRY_UNKNOWN_OUTCOME:{
         g_autofree gchar *what = response.status ?

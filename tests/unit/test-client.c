@@ -1842,6 +1842,36 @@ test_poll_failures_keep_the_batch_submitted (Fixture * f, gconstpointer data)
   g_assert_true (file_exists_in (dir, "seg-a.wav"));
 }
 
+/* An outage: the POST is refused until the retries run out. The batch was
+ * provably not accepted, so it stays closed for the next start. */
+static void
+test_post_failures_keep_the_batch_closed (Fixture * f, gconstpointer data)
+{
+  RdBatch *batch = make_small_batch (f, 69);
+  g_autofree gchar *dir = g_strdup (batch->dir);
+  g_autoptr (RdBatch) manifest = NULL;
+  g_autoptr (JsonNode) stats = NULL;
+  Outcome *outcome;
+
+  rd_emulator_set_fault (f->emu, RD_EMULATOR_FAULT_503, 1,
+      "POST /api/v2/detect/batch");
+  f->config.max_retries = 1;
+  fixture_start (f);
+  rd_client_submit (f->client, batch);
+  recorder_wait_finished (&f->rec, 1);
+
+  outcome = recorder_get (&f->rec, 69);
+  g_assert_false (outcome->done);
+  g_assert_cmpuint (outcome->http_status, ==, 503);
+  stats = emulator_stats (f);
+  g_assert_cmpint (json_object_get_int_member (json_node_get_object (stats),
+          "batches_created"), ==, 0);
+  manifest = read_manifest (dir);
+  g_assert_cmpint (manifest->state, ==, RD_BATCH_STATE_CLOSED);
+  g_assert_null (manifest->uuid);
+  g_assert_true (file_exists_in (dir, "seg-a.wav"));
+}
+
 /* ---- a stand-in API for answers the emulator does not give ---- */
 
 /* Echoes the request's Authorization header in its error answers, as some
@@ -2221,6 +2251,8 @@ main (int argc, char **argv)
 
   ADD ("fault/poll-failures-keep-the-batch-submitted",
       test_poll_failures_keep_the_batch_submitted);
+  ADD ("fault/post-failures-keep-the-batch-closed",
+      test_post_failures_keep_the_batch_closed);
 
   ADD ("files/without-a-detect-uuid-are-kept",
       test_files_without_a_detect_uuid_are_kept);

@@ -1679,7 +1679,6 @@ client_progress (const RdBatch * batch, guint64 sent, guint64 total,
   text = g_strdup_printf ("Uploading batch %u: %" G_GUINT64_FORMAT " of %"
       G_GUINT64_FORMAT " bytes", batch->index, sent, total);
   msg = gst_message_new_progress (GST_OBJECT_CAST (self), type, code, text);
-  gst_message_set_seqnum (msg, batch->index);
   gst_structure_set ((GstStructure *) gst_message_get_structure (msg),
       "index", G_TYPE_UINT, batch->index,
       "sent-bytes", G_TYPE_UINT64, sent,

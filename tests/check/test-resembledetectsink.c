@@ -1140,6 +1140,44 @@ GST_START_TEST (test_eos_is_not_held_without_wait_on_eos)
 
 GST_END_TEST;
 
+GST_START_TEST (test_flush_drops_a_held_eos)
+{
+  g_autofree gchar *spool = make_spool ();
+  g_autoptr (GstBus) bus = NULL;
+  GstHarness *h;
+  GstMessage *msg;
+  FakeClient fake;
+
+  fake_client_open (&fake);
+  fake.set_hold (TRUE);
+  h = image_harness (spool, NULL);
+  bus = gst_element_get_bus (h->element);
+  push_image (h, 100, 0);
+  fail_unless (gst_harness_push_event (h, gst_event_new_eos ()));
+  msg = pop_until (bus, GST_MESSAGE_ELEMENT, "resemble-detect-batch-closed", 0);
+  fail_unless (msg != NULL);
+  gst_message_unref (msg);
+  for (guint tries = 0; tries < 200 && fake.held () == 0; tries++)
+    g_usleep (10 * G_TIME_SPAN_MILLISECOND);
+  fail_unless_equals_int (fake.held (), 1);
+
+  /* a flushing seek: the stream goes on, the EOS held for it is gone */
+  fail_unless (gst_harness_push_event (h, gst_event_new_flush_start ()));
+  fail_unless (gst_harness_push_event (h, gst_event_new_flush_stop (TRUE)));
+  fake.finish_all ();
+  msg = pop_until (bus, GST_MESSAGE_ELEMENT, "resemble-detect-batch-done", 0);
+  fail_unless (msg != NULL);
+  gst_message_unref (msg);
+  msg = pop_until (bus, GST_MESSAGE_EOS, NULL, 300 * GST_MSECOND);
+  fail_unless (msg == NULL, "the EOS of before the flush was posted");
+
+  gst_harness_teardown (h);
+  fake_client_close (&fake);
+  rd_test_remove_tree (spool);
+}
+
+GST_END_TEST;
+
 GST_START_TEST (test_releasing_an_unfed_video_pad_frees_the_audio)
 {
   g_autofree gchar *spool = make_spool ();
@@ -1241,6 +1279,7 @@ resembledetectsink_suite (void)
   tcase_add_test (tc, test_open_batch_of_a_previous_run_is_closed_at_start);
   tcase_add_test (tc, test_eos_is_held_until_every_batch_ends);
   tcase_add_test (tc, test_eos_is_not_held_without_wait_on_eos);
+  tcase_add_test (tc, test_flush_drops_a_held_eos);
   tcase_add_test (tc, test_releasing_an_unfed_video_pad_frees_the_audio);
   tcase_add_test (tc, test_eos_before_any_caps_still_ends_the_stream);
   return s;

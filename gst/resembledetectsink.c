@@ -223,8 +223,6 @@ typedef struct
 
   /* image: pad -> appsink */
   GstElement *appsink;
-
-  guint file_counter;
 } Stream;
 
 /* What names a splitmuxsink's files, owned by the splitmuxsink (qdata):
@@ -235,8 +233,8 @@ typedef struct
   gchar *name;                  /* the leader pad's name: files' prefix */
   gchar *extension;
   RdMediaType media_type;
-  guint file_counter;
   GstClockTime fragment_start;
+  gchar *open_location;         /* the fragment being written */
 } Segmenter;
 
 static GQuark segmenter_quark;
@@ -248,6 +246,7 @@ segmenter_free (gpointer data)
 
   g_free (segmenter->name);
   g_free (segmenter->extension);
+  g_free (segmenter->open_location);
   g_free (segmenter);
 }
 
@@ -297,6 +296,7 @@ struct _GstResembleDetectSink
   guint64 skipped_bytes;
   GstClockTime skipped_from;
   GstClockTime skipped_to;
+  GHashTable *file_counters;    /* file name prefix -> last number used */
 
   /* the network thread, and EOS held for it, under client_lock */
   GMutex client_lock;
@@ -700,12 +700,26 @@ ensure_open_batch_locked (GstResembleDetectSink * self, GError ** error)
   return TRUE;
 }
 
+/* "{prefix}-NNNNNN.{extension}": numbered per prefix (pad) for the
+ * element's life, whatever segmenter or run wrote the file. */
+static gchar *
+next_file_name_locked (GstResembleDetectSink * self, const gchar * prefix,
+    const gchar * extension)
+{
+  guint n = GPOINTER_TO_UINT (g_hash_table_lookup (self->file_counters,
+          prefix)) + 1;
+
+  g_hash_table_insert (self->file_counters, g_strdup (prefix),
+      GUINT_TO_POINTER (n));
+  return g_strdup_printf ("%s-%06u.%s", prefix, n, extension);
+}
+
 /* A file in the incoming directory is complete: find its batch, move it
  * there, rewrite the manifest. Called on streaming threads (disk only). */
 static void
 gst_resemble_detect_sink_add_file (GstResembleDetectSink * self,
     const gchar * prefix, const gchar * extension, RdMediaType media_type,
-    guint * counter, const gchar * incoming_path, GstClockTime running_time,
+    const gchar * incoming_path, GstClockTime running_time,
     GstClockTime duration)
 {
   g_autoptr (GError) error = NULL;
@@ -733,9 +747,8 @@ gst_resemble_detect_sink_add_file (GstResembleDetectSink * self,
   batch_timeout = self->batch_timeout;
   GST_OBJECT_UNLOCK (self);
 
-  name = g_strdup_printf ("%s-%06u.%s", prefix, ++*counter, extension);
-
   BATCH_LOCK (self);
+  name = next_file_name_locked (self, prefix, extension);
   if (self->spool_dir == NULL) {
     /* Stopped meanwhile: leave the file where it is. */
     BATCH_UNLOCK (self);
@@ -887,8 +900,7 @@ image_new_sample (GstAppSink * appsink, gpointer user_data)
   }
 
   gst_resemble_detect_sink_add_file (self, stream->name, stream->extension,
-      RD_MEDIA_TYPE_IMAGE, &stream->file_counter, path, running_time,
-      GST_BUFFER_DURATION (buffer));
+      RD_MEDIA_TYPE_IMAGE, path, running_time, GST_BUFFER_DURATION (buffer));
   return GST_FLOW_OK;
 }
 
@@ -1229,6 +1241,51 @@ segment_pad_buffer_probe (GstPad * pad, GstPadProbeInfo * info,
   return GST_PAD_PROBE_OK;
 }
 
+/* splitmuxsink cannot go back in time ("Timestamping error on input
+ * streams" after a flushing seek backwards): a stream with a segmenter of
+ * its own gets a new one while it is flushing, before the FLUSH_STOP goes
+ * on, so that nothing reaches the old one. The fragment the old one was
+ * writing is incomplete and is removed; closed ones are in their batches.
+ * A shared (audio+video) segmenter is kept: see the docs. */
+static void
+stream_restart_segmenter (GstResembleDetectSink * self, Stream * stream)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GPtrArray) members = g_ptr_array_new ();
+  g_autoptr (GstCaps) caps = NULL;
+  g_autofree gchar *incomplete = NULL;
+  GstElement *drop = NULL, *splitmux = NULL;
+
+  STREAMS_LOCK (self);
+  if (stream->solo && stream->splitmux && stream->caps && !self->flushing) {
+    Segmenter *old = g_object_get_qdata (G_OBJECT (stream->splitmux),
+        segmenter_quark);
+
+    incomplete = old ? g_strdup (old->open_location) : NULL;
+    caps = gst_caps_ref (stream->caps);
+    drop = stream_detach_locked (self, stream, NULL);
+    stream->caps = gst_caps_ref (caps);
+    stream->solo = TRUE;
+    g_ptr_array_add (members, stream);
+    splitmux = segmenter_create_locked (self, members, &error);
+  }
+  STREAMS_UNLOCK (self);
+
+  if (drop) {
+    segmenter_drop (self, drop);
+    if (incomplete)
+      g_unlink (incomplete);
+  }
+  if (splitmux)
+    gst_element_sync_state_with_parent (splitmux);
+  if (error)
+    GST_ELEMENT_ERROR (self, STREAM, FAILED, ("%s", error->message),
+        ("restarting the segmenter of pad %s after a flush", stream->name));
+  else if (drop)
+    GST_DEBUG_OBJECT (self, "pad %s: new segmenter after a flush",
+        stream->name);
+}
+
 static gboolean
 segment_pad_event (GstPad * pad, GstObject * parent, GstEvent * event)
 {
@@ -1276,6 +1333,7 @@ segment_pad_event (GstPad * pad, GstObject * parent, GstEvent * event)
       break;
     case GST_EVENT_FLUSH_STOP:
       drop_held_eos (self);
+      stream_restart_segmenter (self, stream);
       STREAMS_LOCK (self);
       stream->flushing = FALSE;
       stream->finished = FALSE;
@@ -1495,6 +1553,8 @@ gst_resemble_detect_sink_handle_message (GstBin * bin, GstMessage * message)
     if (segmenter) {
       start = segmenter->fragment_start;
       segmenter->fragment_start = closed ? GST_CLOCK_TIME_NONE : running_time;
+      g_free (segmenter->open_location);
+      segmenter->open_location = closed ? NULL : g_strdup (location);
       leader = stream_for_splitmux_locked (self, GST_MESSAGE_SRC (message));
       if (closed && leader)
         running_time = fragment_end_locked (self, leader, running_time);
@@ -1506,8 +1566,8 @@ gst_resemble_detect_sink_handle_message (GstBin * bin, GstMessage * message)
       if (GST_CLOCK_TIME_IS_VALID (start) && running_time >= start)
         duration = running_time - start;
       gst_resemble_detect_sink_add_file (self, segmenter->name,
-          segmenter->extension, segmenter->media_type,
-          &segmenter->file_counter, location, start, duration);
+          segmenter->extension, segmenter->media_type, location, start,
+          duration);
     }
     /* splitmuxsink's own messages are internal business. */
     gst_message_unref (message);
@@ -2609,6 +2669,8 @@ gst_resemble_detect_sink_init (GstResembleDetectSink * self)
   g_cond_init (&self->streams_cond);
   g_mutex_init (&self->batch_lock);
   g_mutex_init (&self->client_lock);
+  self->file_counters = g_hash_table_new_full (g_str_hash, g_str_equal,
+      g_free, NULL);
   self->api_url = g_strdup (DEFAULT_API_URL);
   self->container = DEFAULT_CONTAINER;
   self->segment_duration = DEFAULT_SEGMENT_DURATION;
@@ -2662,6 +2724,7 @@ gst_resemble_detect_sink_finalize (GObject * object)
   g_cond_clear (&self->streams_cond);
   g_mutex_clear (&self->batch_lock);
   g_mutex_clear (&self->client_lock);
+  g_hash_table_unref (self->file_counters);
   if (self->client_module)
     g_module_close (self->client_module);
   G_OBJECT_CLASS (parent_class)->finalize (object);

@@ -977,6 +977,63 @@ GST_START_TEST (test_flushing_seek_keeps_segmenting)
 
 GST_END_TEST;
 
+GST_START_TEST (test_flushing_seek_backwards_starts_segmenting_again)
+{
+  g_autofree gchar *spool = make_spool ();
+  g_autoptr (GPtrArray) batches = NULL;
+  g_autoptr (GPtrArray) files = g_ptr_array_new ();
+  g_autoptr (GstBus) bus = NULL;
+  GstElement *pipeline;
+  GstMessage *msg;
+  gboolean seeked = FALSE, eos = FALSE;
+
+  /* real time; one file per batch, so the first closed batch says that
+   * segmenting is under way: then back to 0, for 1.5 s */
+  pipeline = parse ("audiotestsrc samplesperbuffer=480 ! "
+      "audio/x-raw,rate=48000,channels=1 ! identity sync=true ! "
+      "audioconvert ! resembledetectsink location=%s max-files=1 "
+      "segment-duration=500000000", spool);
+  bus = gst_element_get_bus (pipeline);
+  fail_unless (gst_element_set_state (pipeline, GST_STATE_PLAYING) !=
+      GST_STATE_CHANGE_FAILURE);
+  while (!eos) {
+    msg = gst_bus_timed_pop (bus, 30 * GST_SECOND);
+    fail_unless (msg != NULL, "no EOS");
+    fail_if (GST_MESSAGE_TYPE (msg) == GST_MESSAGE_ERROR, "an error");
+    if (!seeked && GST_MESSAGE_TYPE (msg) == GST_MESSAGE_ELEMENT
+        && gst_structure_has_name (gst_message_get_structure (msg),
+            "resemble-detect-batch-closed")) {
+      seeked = TRUE;
+      seek_to_start (pipeline, NULL);
+    }
+    eos = GST_MESSAGE_TYPE (msg) == GST_MESSAGE_EOS;
+    gst_message_unref (msg);
+  }
+  fail_unless (gst_element_set_state (pipeline, GST_STATE_NULL) ==
+      GST_STATE_CHANGE_SUCCESS);
+
+  batches = read_all_batches (spool);
+  for (guint i = 0; i < batches->len; i++) {
+    RdBatch *batch = batches->pdata[i];
+    for (guint j = 0; j < batch->files->len; j++) {
+      g_autofree gchar *path = rd_batch_file_path (batch,
+          batch->files->pdata[j]);
+      g_autoptr (GstDiscovererInfo) info = discover (path);
+      g_ptr_array_add (files, batch->files->pdata[j]);
+    }
+  }
+  /* before the seek at least one file, after it three from 0 again */
+  fail_unless (files->len >= 4, "%u files", files->len);
+  for (guint k = 0; k < 3; k++) {
+    RdBatchFile *file = files->pdata[files->len - 3 + k];
+    fail_unless_equals_uint64 (file->running_time, k * 500 * GST_MSECOND);
+  }
+  gst_object_unref (pipeline);
+  rd_test_remove_tree (spool);
+}
+
+GST_END_TEST;
+
 GST_START_TEST (test_open_batch_of_a_previous_run_is_closed_at_start)
 {
   g_autofree gchar *spool = make_spool ();
@@ -1276,6 +1333,7 @@ resembledetectsink_suite (void)
   tcase_add_test (tc, test_state_cycles_leak_no_fd_or_thread);
   tcase_add_test (tc, test_second_run_continues_batch_numbering);
   tcase_add_test (tc, test_flushing_seek_keeps_segmenting);
+  tcase_add_test (tc, test_flushing_seek_backwards_starts_segmenting_again);
   tcase_add_test (tc, test_open_batch_of_a_previous_run_is_closed_at_start);
   tcase_add_test (tc, test_eos_is_held_until_every_batch_ends);
   tcase_add_test (tc, test_eos_is_not_held_without_wait_on_eos);

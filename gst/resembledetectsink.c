@@ -506,27 +506,51 @@ post_write_error (GstResembleDetectSink * self, const gchar * path, int err,
   }
 }
 
+static void
+set_string_array (GstStructure * s, const gchar * field, gchar ** strings,
+    guint n)
+{
+  g_auto (GValue) array = G_VALUE_INIT;
+
+  gst_value_array_init (&array, n);
+  for (guint i = 0; i < n; i++) {
+    GValue v = G_VALUE_INIT;
+    g_value_init (&v, G_TYPE_STRING);
+    g_value_set_string (&v, strings[i] ? strings[i] : "");
+    gst_value_array_append_and_take_value (&array, &v);
+  }
+  gst_structure_set_value (s, field, &array);
+}
+
+static void
+set_detect_uuids (GstStructure * s, const RdBatch * batch)
+{
+  g_autofree gchar **uuids = g_new0 (gchar *, batch->files->len + 1);
+
+  for (guint i = 0; i < batch->files->len; i++)
+    uuids[i] = ((RdBatchFile *) batch->files->pdata[i])->detect_uuid;
+  set_string_array (s, "detect-uuids", uuids, batch->files->len);
+}
+
+static void
+set_files (GstStructure * s, const RdBatch * batch)
+{
+  g_auto (GStrv) paths = rd_batch_dup_paths (batch);
+
+  set_string_array (s, "files", paths, batch->files->len);
+}
+
 static GstStructure *
 batch_closed_structure (const RdBatch * batch)
 {
-  g_auto (GValue) files = G_VALUE_INIT;
-  g_auto (GStrv) paths = rd_batch_dup_paths (batch);
   g_autofree gchar *manifest = rd_manifest_path (batch);
-  GstStructure *s;
-
-  gst_value_array_init (&files, batch->files->len);
-  for (guint i = 0; paths[i]; i++) {
-    GValue v = G_VALUE_INIT;
-    g_value_init (&v, G_TYPE_STRING);
-    g_value_set_string (&v, paths[i]);
-    gst_value_array_append_and_take_value (&files, &v);
-  }
-  s = gst_structure_new ("resemble-detect-batch-closed",
+  GstStructure *s = gst_structure_new ("resemble-detect-batch-closed",
       "index", G_TYPE_UINT, batch->index,
       "total-files", G_TYPE_UINT, batch->files->len,
       "total-bytes", G_TYPE_UINT64, batch->total_bytes,
       "manifest", G_TYPE_STRING, manifest, NULL);
-  gst_structure_set_value (s, "files", &files);
+
+  set_files (s, batch);
   return s;
 }
 
@@ -1650,40 +1674,6 @@ gst_resemble_detect_sink_submit_now (GstResembleDetectSink * self)
 }
 
 /* ---- the client's reports, on its thread --------------------------------- */
-
-static void
-set_string_array (GstStructure * s, const gchar * field, gchar ** strings,
-    guint n)
-{
-  g_auto (GValue) array = G_VALUE_INIT;
-
-  gst_value_array_init (&array, n);
-  for (guint i = 0; i < n; i++) {
-    GValue v = G_VALUE_INIT;
-    g_value_init (&v, G_TYPE_STRING);
-    g_value_set_string (&v, strings[i] ? strings[i] : "");
-    gst_value_array_append_and_take_value (&array, &v);
-  }
-  gst_structure_set_value (s, field, &array);
-}
-
-static void
-set_detect_uuids (GstStructure * s, const RdBatch * batch)
-{
-  g_autofree gchar **uuids = g_new0 (gchar *, batch->files->len + 1);
-
-  for (guint i = 0; i < batch->files->len; i++)
-    uuids[i] = ((RdBatchFile *) batch->files->pdata[i])->detect_uuid;
-  set_string_array (s, "detect-uuids", uuids, batch->files->len);
-}
-
-static void
-set_files (GstStructure * s, const RdBatch * batch)
-{
-  g_auto (GStrv) paths = rd_batch_dup_paths (batch);
-
-  set_string_array (s, "files", paths, batch->files->len);
-}
 
 static void
 post_element_message (GstResembleDetectSink * self, GstStructure * s)

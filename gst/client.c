@@ -312,6 +312,27 @@ client_redact (RdClient * client, const gchar * text)
   return g_string_free (clean, FALSE);
 }
 
+/* The same for an answer's raw bytes, which need not be text. */
+static GByteArray *
+client_redact_bytes (RdClient * client, const gchar * data, gsize length)
+{
+  GByteArray *clean = g_byte_array_sized_new (length);
+  gsize token_length = client->token ? strlen (client->token) : 0;
+  gsize i = 0;
+
+  while (i < length) {
+    if (token_length > 0 && length - i >= token_length
+        && memcmp (data + i, client->token, token_length) == 0) {
+      g_byte_array_append (clean, (const guint8 *) REDACTED, strlen (REDACTED));
+      i += token_length;
+    } else {
+      g_byte_array_append (clean, (const guint8 *) data + i, 1);
+      i++;
+    }
+  }
+  return clean;
+}
+
 static void
 client_redact_error (RdClient * client, GError * error)
 {
@@ -435,6 +456,7 @@ response_parse_error (RdClient * client, const Response * response,
     gchar ** reason, GstStructure ** details)
 {
   g_autofree gchar *text = NULL;
+  g_autoptr (GByteArray) raw = NULL;
   gssize length;
   const gchar *data;
 
@@ -445,7 +467,11 @@ response_parse_error (RdClient * client, const Response * response,
     return;
   }
   data = response_data (response, &length);
-  rd_results_parse_error (response->status, data, length, &text, details);
+  /* redacted before parsing too: the parser shortens long texts, and a cut
+   * inside the token would leave a piece of it that no later pass finds */
+  raw = client_redact_bytes (client, data, length);
+  rd_results_parse_error (response->status, (const gchar *) raw->data,
+      raw->len, &text, details);
   *reason = client_redact (client, text);
   if (*details)
     client_redact_structure (client, *details);

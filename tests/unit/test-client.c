@@ -1888,6 +1888,7 @@ typedef struct
   GCond cond;
   gboolean ready;
   gint refuse_post;             /* atomic: 400 instead of 202 */
+  gint pad_echo;                /* atomic: the echo comes after 976 chars */
   guint n_detect_uuids;         /* set before start */
 } FakeApi;
 
@@ -1925,7 +1926,14 @@ fake_api_handle (SoupServer * server, SoupServerMessage * msg,
   g_autofree gchar *echo = g_strdup (auth ? auth : "");
   gboolean is_post = g_str_equal (method, "POST");
 
-  if ((is_post && g_atomic_int_get (&api->refuse_post))
+  if (is_post && g_atomic_int_get (&api->pad_echo)) {
+    /* the API's message is cut at 1000 characters: here inside the token */
+    g_autofree gchar *padding = g_strnfill (976, 'x');
+
+    fake_api_answer (msg, SOUP_STATUS_BAD_REQUEST,
+        g_strdup_printf ("{\"success\":false,\"message\":\"%s %s\"}",
+            padding, echo));
+  } else if ((is_post && g_atomic_int_get (&api->refuse_post))
       || g_str_has_prefix (path, "/api/v2/detect/fake-detect-")) {
     /* The token in the message, in a field error and in nested details. */
     fake_api_answer (msg, SOUP_STATUS_BAD_REQUEST,
@@ -2124,6 +2132,31 @@ test_token_echoed_by_the_api_is_redacted (Fixture * f, gconstpointer data)
   g_assert_null (strstr (log, TOKEN));
 }
 
+/* A long message is cut before it reaches the element: a cut inside the
+ * token must not leave a piece of it behind. */
+static void
+test_token_cut_by_a_long_message_is_redacted (Fixture * f, gconstpointer data)
+{
+  FakeApi *api = fake_api_start (3);
+  Outcome *outcome;
+
+  f->config.api_url = api->base_url;
+  f->config.max_retries = 0;
+  fixture_start (f);
+  g_atomic_int_set (&api->pad_echo, TRUE);
+  rd_client_submit (f->client, make_small_batch (f, 73));
+  recorder_wait_finished (&f->rec, 1);
+  rd_client_free (g_steal_pointer (&f->client));
+  fake_api_free (api);
+
+  outcome = recorder_get (&f->rec, 73);
+  g_assert_cmpuint (outcome->http_status, ==, 400);
+  /* the cut at 1000 characters falls on the token's last character: all
+   * but that one would be left */
+  g_assert_nonnull (strstr (outcome->reason, "xxx Bearer "));
+  g_assert_null (strstr (outcome->reason, "tok-Sek"));
+}
+
 /* ---- deleting files ---- */
 
 static void
@@ -2234,6 +2267,8 @@ main (int argc, char **argv)
 
   ADD ("token/in-no-manifest-and-no-reason",
       test_token_appears_in_no_manifest_and_no_reason);
+  ADD ("token/cut-by-a-long-message-is-redacted",
+      test_token_cut_by_a_long_message_is_redacted);
   ADD ("token/echoed-by-the-api-is-redacted",
       test_token_echoed_by_the_api_is_redacted);
 

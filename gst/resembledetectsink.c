@@ -578,11 +578,13 @@ outbox_flush (GstResembleDetectSink * self, Outbox * outbox)
   while ((msg = g_queue_pop_head (&outbox->messages)))
     gst_element_post_message (GST_ELEMENT_CAST (self), msg);
   while ((batch = g_queue_pop_head (&outbox->batches))) {
-    RdClient *client = NULL;
+    RdClient *client;
 
+    /* Under the lock, so that stop cannot free the client meanwhile. The
+     * client never reports synchronously from submit while it is set here:
+     * stop takes it out of self->client before stopping it. */
     CLIENT_LOCK (self);
-    if (self->client)
-      client = self->client;
+    client = self->client;
     if (client)
       self->client_api->submit (client, batch);
     CLIENT_UNLOCK (self);

@@ -1798,6 +1798,7 @@ static const RdClientVTable client_vtable = {
   rd_client_get_pending,
   rd_client_stop,
   rd_client_free,
+  TRUE,
 };
 
 /* The module's entry point: the element loads the module and asks it for

@@ -82,6 +82,9 @@ typedef struct {
   guint (*get_pending) (RdClient * client);
   void (*stop) (RdClient * client);
   void (*destroy) (RdClient * client);
+  /* FALSE only for clients that need no token (a test's fake): the element
+   * refuses to start without one otherwise */
+  gboolean requires_token;
 } RdClientVTable;
 
 #define RD_CLIENT_VTABLE_SYMBOL "rd_client_get_vtable"

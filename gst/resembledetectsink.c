@@ -72,54 +72,23 @@
 #include "manifest.h"
 #include "settings.h"
 #include "client.h"
+#include "container.h"
 
 GST_DEBUG_CATEGORY_STATIC (gst_resemble_detect_sink_debug);
 #define GST_CAT_DEFAULT gst_resemble_detect_sink_debug
 
-typedef enum
-{
-  GST_RESEMBLE_DETECT_CONTAINER_AUTO,
-  GST_RESEMBLE_DETECT_CONTAINER_MP4,
-  GST_RESEMBLE_DETECT_CONTAINER_MOV,
-  GST_RESEMBLE_DETECT_CONTAINER_MKV,
-  GST_RESEMBLE_DETECT_CONTAINER_WEBM,
-  GST_RESEMBLE_DETECT_CONTAINER_M4A,
-  GST_RESEMBLE_DETECT_CONTAINER_MP3,
-  GST_RESEMBLE_DETECT_CONTAINER_WAV,
-  GST_RESEMBLE_DETECT_CONTAINER_OGG,
-  GST_RESEMBLE_DETECT_CONTAINER_FLAC,
-} GstResembleDetectContainer;
-
-#define GST_TYPE_RESEMBLE_DETECT_CONTAINER (gst_resemble_detect_container_get_type ())
-static GType gst_resemble_detect_container_get_type (void);
-
 #define GST_TYPE_RESEMBLE_DETECT_UPLOAD_MODE (gst_resemble_detect_upload_mode_get_type ())
 static GType gst_resemble_detect_upload_mode_get_type (void);
 
-/* What a container is made of; muxer NULL: refused (see the doc block). */
-typedef struct
+/* What a batch that cannot reach a terminal state does to the pipeline. */
+typedef enum
 {
-  GstResembleDetectContainer container;
-  const gchar *muxer;
-  const gchar *extension;
-  const gchar *refusal;
-} ContainerInfo;
+  GST_RESEMBLE_DETECT_ON_ERROR_WARN,
+  GST_RESEMBLE_DETECT_ON_ERROR_ERROR,
+} GstResembleDetectOnError;
 
-static const ContainerInfo container_table[] = {
-  {GST_RESEMBLE_DETECT_CONTAINER_MP4, "mp4mux", "mp4", NULL},
-  {GST_RESEMBLE_DETECT_CONTAINER_MOV, "qtmux", "mov", NULL},
-  {GST_RESEMBLE_DETECT_CONTAINER_MKV, "matroskamux", "mkv", NULL},
-  {GST_RESEMBLE_DETECT_CONTAINER_WEBM, "webmmux", "webm", NULL},
-  {GST_RESEMBLE_DETECT_CONTAINER_M4A, "mp4mux", "m4a", NULL},
-  {GST_RESEMBLE_DETECT_CONTAINER_MP3, "id3v2mux", "mp3", NULL},
-  {GST_RESEMBLE_DETECT_CONTAINER_WAV, "wavenc", "wav", NULL},
-  {GST_RESEMBLE_DETECT_CONTAINER_OGG, NULL, "ogg",
-      "oggmux does not work inside splitmuxsink with GStreamer 1.22; "
-        "use container=webm (or auto) for Opus and Vorbis"},
-  {GST_RESEMBLE_DETECT_CONTAINER_FLAC, NULL, "flac",
-      "FLAC files cannot be split into segments with GStreamer 1.22; "
-        "use container=mkv (or auto) for FLAC"},
-};
+#define GST_TYPE_RESEMBLE_DETECT_ON_ERROR (gst_resemble_detect_on_error_get_type ())
+static GType gst_resemble_detect_on_error_get_type (void);
 
 #define DEFAULT_API_URL "https://app.resemble.ai/api/v2"
 #define DEFAULT_CONTAINER GST_RESEMBLE_DETECT_CONTAINER_AUTO
@@ -145,6 +114,8 @@ static const ContainerInfo container_table[] = {
 #define DEFAULT_WAIT_ON_EOS TRUE
 #define DEFAULT_KEEP_FILES FALSE
 #define DEFAULT_MAX_SPOOL_BYTES G_GUINT64_CONSTANT (10000000000)
+#define DEFAULT_ASYNC TRUE
+#define DEFAULT_ON_ERROR GST_RESEMBLE_DETECT_ON_ERROR_WARN
 
 /* The API rejects polling faster than this. */
 #define MIN_POLL_INTERVAL GST_SECOND
@@ -181,6 +152,8 @@ enum
   PROP_WAIT_ON_EOS,
   PROP_KEEP_FILES,
   PROP_MAX_SPOOL_BYTES,
+  PROP_ON_ERROR,
+  PROP_ASYNC,
 };
 
 enum
@@ -191,10 +164,12 @@ enum
 
 static guint gst_resemble_detect_sink_signals[LAST_SIGNAL];
 
+/* The segmenter of the video pad and the audio pads that share its files:
+ * made once every member has caps (or has ended without, or the wait was
+ * given up because a member's queue filled). */
 typedef enum
 {
   GROUP_STATE_NONE,
-  GROUP_STATE_CREATING,
   GROUP_STATE_READY,
   GROUP_STATE_FAILED,
 } GroupState;
@@ -207,15 +182,20 @@ typedef struct
   gchar *name;                  /* the pad's name, prefix of its files */
   RdMediaType media_type;
 
-  /* audio/video: pad -> queue -> splitmuxsink (created on the first caps) */
+  /* audio/video: pad -> queue -> splitmuxsink (created from the caps); the
+   * queue's output waits until the splitmuxsink is linked (gate) */
   GstElement *queue;
   GstElement *splitmux;         /* shared by the streams of a segmenter */
   GstPad *splitmux_pad;
-  GstCaps *caps;                /* the first caps, until linked */
+  GstCaps *caps;                /* the first caps, until detached */
   gboolean solo;                /* has a segmenter of its own */
+  gboolean failed;              /* its segmenter could not be made */
   gboolean finished;            /* EOS, possibly before any caps */
   gboolean flushing;            /* between FLUSH_START and FLUSH_STOP */
   gboolean released;            /* its pad is being released */
+  gboolean linked;              /* its segmenter runs: the gate may open */
+  gboolean prerolled;           /* data (or EOS, GAP) came since PAUSED */
+  gpointer feeder;              /* GThread that last pushed into the pad */
   gchar *extension;             /* image: of the last snapshot */
   GstSegment segment;           /* streaming thread only */
   GstClockTime last_start;      /* running time of the last buffer */
@@ -274,13 +254,20 @@ struct _GstResembleDetectSink
   gboolean wait_on_eos;
   gboolean keep_files;
   guint64 max_spool_bytes;
+  GstResembleDetectOnError on_error;
+  gboolean async;
+  GHashTable *refused;          /* property name -> why its value was refused */
+  gboolean error_posted;        /* on-error=error: the first one was */
 
-  /* streams, under streams_lock */
+  /* streams, under streams_lock; streams_cond wakes the gates */
   GMutex streams_lock;
   GCond streams_cond;
   GList *streams;
   GroupState group_state;       /* of the video segmenter */
-  gboolean flushing;
+  gboolean group_gave_up;       /* a member's queue filled while waiting */
+  gboolean flushing;            /* going to READY: every gate opens */
+  gboolean need_preroll;        /* PAUSED: data waits at the gates */
+  gboolean async_pending;       /* our ASYNC_START awaits its ASYNC_DONE */
   gboolean have_video;
   guint next_audio_pad;
   guint next_image_pad;
@@ -359,34 +346,6 @@ static void gst_resemble_detect_sink_handle_message (GstBin * bin,
 static void gst_resemble_detect_sink_submit_now (GstResembleDetectSink * self);
 
 static GType
-gst_resemble_detect_container_get_type (void)
-{
-  static GType type = 0;
-  static const GEnumValue values[] = {
-    {GST_RESEMBLE_DETECT_CONTAINER_AUTO, "Pick the container from the caps",
-        "auto"},
-    {GST_RESEMBLE_DETECT_CONTAINER_MP4, "MP4 (.mp4)", "mp4"},
-    {GST_RESEMBLE_DETECT_CONTAINER_MOV, "QuickTime (.mov)", "mov"},
-    {GST_RESEMBLE_DETECT_CONTAINER_MKV, "Matroska (.mkv)", "mkv"},
-    {GST_RESEMBLE_DETECT_CONTAINER_WEBM, "WebM (.webm)", "webm"},
-    {GST_RESEMBLE_DETECT_CONTAINER_M4A, "MPEG-4 audio (.m4a)", "m4a"},
-    {GST_RESEMBLE_DETECT_CONTAINER_MP3, "MP3 (.mp3)", "mp3"},
-    {GST_RESEMBLE_DETECT_CONTAINER_WAV, "WAV (.wav)", "wav"},
-    {GST_RESEMBLE_DETECT_CONTAINER_OGG,
-        "Ogg (.ogg, refused with GStreamer 1.22)", "ogg"},
-    {GST_RESEMBLE_DETECT_CONTAINER_FLAC,
-        "FLAC (.flac, refused with GStreamer 1.22)", "flac"},
-    {0, NULL, NULL},
-  };
-
-  if (g_once_init_enter (&type)) {
-    GType t = g_enum_register_static ("GstResembleDetectContainer", values);
-    g_once_init_leave (&type, t);
-  }
-  return type;
-}
-
-static GType
 gst_resemble_detect_upload_mode_get_type (void)
 {
   static GType type = 0;
@@ -403,76 +362,23 @@ gst_resemble_detect_upload_mode_get_type (void)
   return type;
 }
 
-static const ContainerInfo *
-container_info (GstResembleDetectContainer container)
+static GType
+gst_resemble_detect_on_error_get_type (void)
 {
-  for (guint i = 0; i < G_N_ELEMENTS (container_table); i++) {
-    if (container_table[i].container == container)
-      return &container_table[i];
+  static GType type = 0;
+  static const GEnumValue values[] = {
+    {GST_RESEMBLE_DETECT_ON_ERROR_WARN, "A failed batch is a warning and a "
+          "message; the pipeline goes on (24/7 channels)", "warn"},
+    {GST_RESEMBLE_DETECT_ON_ERROR_ERROR, "The first failed batch is an "
+          "element error (batch jobs, scripts)", "error"},
+    {0, NULL, NULL},
+  };
+
+  if (g_once_init_enter (&type)) {
+    GType t = g_enum_register_static ("GstResembleDetectOnError", values);
+    g_once_init_leave (&type, t);
   }
-  return NULL;
-}
-
-static GstResembleDetectContainer
-container_for_caps (const GstCaps * caps)
-{
-  const GstStructure *s = gst_caps_get_structure (caps, 0);
-  const gchar *name = gst_structure_get_name (s);
-  gint mpegversion = 0;
-
-  if (g_str_equal (name, "audio/x-raw"))
-    return GST_RESEMBLE_DETECT_CONTAINER_WAV;
-  if (g_str_equal (name, "audio/mpeg")) {
-    gst_structure_get_int (s, "mpegversion", &mpegversion);
-    return mpegversion == 1 ? GST_RESEMBLE_DETECT_CONTAINER_MP3 :
-        GST_RESEMBLE_DETECT_CONTAINER_M4A;
-  }
-  if (g_str_equal (name, "audio/x-opus")
-      || g_str_equal (name, "audio/x-vorbis"))
-    return GST_RESEMBLE_DETECT_CONTAINER_WEBM;
-  if (g_str_equal (name, "audio/x-flac"))
-    return GST_RESEMBLE_DETECT_CONTAINER_MKV;
-  if (g_str_equal (name, "video/x-h264") || g_str_equal (name, "video/x-h265"))
-    return GST_RESEMBLE_DETECT_CONTAINER_MP4;
-  if (g_str_equal (name, "video/x-vp8") || g_str_equal (name, "video/x-vp9")
-      || g_str_equal (name, "video/x-av1"))
-    return GST_RESEMBLE_DETECT_CONTAINER_WEBM;
-  return GST_RESEMBLE_DETECT_CONTAINER_MKV;
-}
-
-/* Whether @caps can go into @info's muxer: its sink templates must take them,
- * and MP3 files must hold MPEG-1 layer 3 (id3v2mux takes anything). */
-static gboolean
-container_accepts_caps (const ContainerInfo * info, const GstCaps * caps)
-{
-  g_autoptr (GstElementFactory) factory = NULL;
-  const GstStructure *s = gst_caps_get_structure (caps, 0);
-
-  if (info->muxer == NULL)
-    return FALSE;
-  if (info->container == GST_RESEMBLE_DETECT_CONTAINER_MP3) {
-    gint version = 0;
-    return gst_structure_has_name (s, "audio/mpeg")
-        && gst_structure_get_int (s, "mpegversion", &version) && version == 1;
-  }
-  if (info->container == GST_RESEMBLE_DETECT_CONTAINER_M4A
-      && !g_str_has_prefix (gst_structure_get_name (s), "audio/"))
-    return FALSE;
-  factory = gst_element_factory_find (info->muxer);
-  if (factory == NULL)
-    return FALSE;
-  for (const GList * l = gst_element_factory_get_static_pad_templates (factory);
-      l; l = l->next) {
-    GstStaticPadTemplate *templ = l->data;
-    g_autoptr (GstCaps) templ_caps = NULL;
-
-    if (templ->direction != GST_PAD_SINK)
-      continue;
-    templ_caps = gst_static_pad_template_get_caps (templ);
-    if (gst_caps_can_intersect (templ_caps, caps))
-      return TRUE;
-  }
-  return FALSE;
+  return type;
 }
 
 static const gchar *
@@ -951,31 +857,19 @@ format_location_cb (GstElement * splitmux, guint fragment_id,
 /* A segmenter is one splitmuxsink and the streams feeding it: the video
  * pad with every audio pad (one muxer, audio and video in the same files,
  * as splitmuxsink does), or an audio pad on its own when there is no video.
- * Its muxer depends on the caps, so it is made at the first CAPS event; the
- * streams of a video segmenter wait for each other's caps, since a muxer
- * takes no new pads once it runs. */
+ * Its muxer depends on the caps, so it is made once its streams have caps.
+ * Nothing waits for that on a streaming thread: the caps go into each
+ * stream's queue, and the queue's output waits at the stream's gate until
+ * the segmenter is linked. A member whose queue fills while the others have
+ * no caps yet (one upstream thread feeding several pads) ends the wait: the
+ * segmenter is made with the members that have caps, the late ones get
+ * segmenters of their own (a running muxer takes no new pads). */
 
 static gboolean
 is_group_member (GstResembleDetectSink * self, Stream * stream)
 {
   return stream->queue && !stream->solo && (self->have_video
       || stream->media_type == RD_MEDIA_TYPE_VIDEO);
-}
-
-/* Whether @container takes every member's caps; the first that it does not
- * take is returned in @refused. */
-static gboolean
-container_accepts_members (const ContainerInfo * info, GPtrArray * members,
-    Stream ** refused)
-{
-  for (guint i = 0; i < members->len; i++) {
-    Stream *member = members->pdata[i];
-    if (!container_accepts_caps (info, member->caps)) {
-      *refused = member;
-      return FALSE;
-    }
-  }
-  return TRUE;
 }
 
 /* Makes the splitmuxsink for @members (leader first: the video stream if
@@ -985,62 +879,48 @@ segmenter_create_locked (GstResembleDetectSink * self, GPtrArray * members,
     GError ** error)
 {
   Stream *leader = members->pdata[0];
-  Stream *refused = NULL;
+  g_autofree GstCaps **caps = g_new0 (GstCaps *, members->len);
+  g_autofree const gchar **names = g_new0 (const gchar *, members->len);
   GstResembleDetectContainer container;
-  const ContainerInfo *info;
   GstElement *splitmux, *muxer;
   GstClockTime segment_duration;
   Segmenter *segmenter;
-  gboolean automatic;
 
+  for (guint i = 0; i < members->len; i++) {
+    caps[i] = ((Stream *) members->pdata[i])->caps;
+    names[i] = ((Stream *) members->pdata[i])->name;
+  }
   GST_OBJECT_LOCK (self);
   container = self->container;
   segment_duration = self->segment_duration;
   GST_OBJECT_UNLOCK (self);
 
-  automatic = container == GST_RESEMBLE_DETECT_CONTAINER_AUTO;
-  if (automatic)
-    container = container_for_caps (leader->caps);
-  info = container_info (container);
-
-  if (info->refusal) {
-    g_set_error (error, GST_STREAM_ERROR, GST_STREAM_ERROR_WRONG_TYPE,
-        "container=%s is not supported: %s.", info->extension, info->refusal);
+  if (!rd_container_choose (container, members->len, caps, names, &container,
+          error))
     return NULL;
-  }
-  if (!container_accepts_members (info, members, &refused) && automatic) {
-    /* e.g. H.264 with raw audio: Matroska takes both */
-    info = container_info (GST_RESEMBLE_DETECT_CONTAINER_MKV);
-  }
-  if (!container_accepts_members (info, members, &refused)) {
-    g_set_error (error, GST_STREAM_ERROR, GST_STREAM_ERROR_WRONG_TYPE,
-        "container=%s cannot hold %s on pad %s.", info->extension,
-        gst_structure_get_name (gst_caps_get_structure (refused->caps, 0)),
-        refused->name);
-    return NULL;
-  }
-
-  muxer = gst_element_factory_make (info->muxer, NULL);
   splitmux = gst_element_factory_make ("splitmuxsink", NULL);
-  if (muxer == NULL || splitmux == NULL) {
-    gst_clear_object (&muxer);
-    gst_clear_object (&splitmux);
+  if (splitmux == NULL) {
     g_set_error (error, GST_CORE_ERROR, GST_CORE_ERROR_MISSING_PLUGIN,
-        "splitmuxsink or %s is missing (gst-plugins-good).", info->muxer);
+        "splitmuxsink is missing (gst-plugins-good).");
+    return NULL;
+  }
+  muxer = rd_container_make_muxer (container, error);
+  if (muxer == NULL) {
+    gst_object_unref (gst_object_ref_sink (splitmux));
     return NULL;
   }
 
   segmenter = g_new0 (Segmenter, 1);
   segmenter->sink = self;
   segmenter->name = g_strdup (leader->name);
-  segmenter->extension = g_strdup (info->extension);
+  segmenter->extension = g_strdup (rd_container_extension (container));
   segmenter->media_type = leader->media_type;
   segmenter->fragment_start = GST_CLOCK_TIME_NONE;
   g_object_set_qdata_full (G_OBJECT (splitmux), segmenter_quark, segmenter,
       segmenter_free);
 
-  /* The bin handles its children's async state changes itself: a sink
-   * added while the pipeline plays must not make the pipeline lose its
+  /* Our own preroll stands for the segmenter's (see the gates): a
+   * splitmuxsink made while the pipeline plays must not make it lose its
    * state. Keyframe requests keep video segments close to the duration. */
   g_object_set (splitmux, "muxer", muxer, "max-size-time", segment_duration,
       "send-keyframe-requests", leader->media_type == RD_MEDIA_TYPE_VIDEO,
@@ -1054,22 +934,138 @@ segmenter_create_locked (GstResembleDetectSink * self, GPtrArray * members,
     g_autoptr (GstPad) queue_src = gst_element_get_static_pad (member->queue,
         "src");
 
+    member->splitmux = splitmux;
     member->splitmux_pad = gst_element_request_pad_simple (splitmux,
         member->media_type == RD_MEDIA_TYPE_VIDEO ? "video" : "audio_%u");
     if (member->splitmux_pad == NULL
         || gst_pad_link (queue_src, member->splitmux_pad) != GST_PAD_LINK_OK) {
+      /* the next teardown removes what was made */
       g_set_error (error, GST_CORE_ERROR, GST_CORE_ERROR_NEGOTIATION,
           "Could not link pad %s to splitmuxsink.", member->name);
-      /* the next teardown removes what was made */
-      member->splitmux = splitmux;
       return NULL;
     }
-    member->splitmux = splitmux;
   }
-  GST_INFO_OBJECT (self, "%s segments of %" GST_TIME_FORMAT " via %s for %u "
-      "pad(s), led by %s", info->extension, GST_TIME_ARGS (segment_duration),
-      info->muxer, members->len, leader->name);
+  GST_INFO_OBJECT (self, "%s segments of %" GST_TIME_FORMAT " for %u "
+      "pad(s), led by %s", segmenter->extension,
+      GST_TIME_ARGS (segment_duration), members->len, leader->name);
   return splitmux;
+}
+
+/* Makes every segmenter that can be made now: one of its own for each
+ * stream with caps outside the group (audio without video, or a member
+ * late for the group), and the group's once it is complete. Returns the new
+ * splitmuxsinks, whose state the caller syncs outside the lock. On failure
+ * the streams concerned are marked failed (their gates drop their data). */
+static GList *
+segmenters_create_locked (GstResembleDetectSink * self, GError ** error)
+{
+  g_autoptr (GPtrArray) members = g_ptr_array_new ();
+  GList *created = NULL;
+  GstElement *splitmux;
+  gboolean complete = TRUE;
+
+  if (self->flushing)
+    return NULL;
+  for (GList * l = self->streams; l; l = l->next) {
+    Stream *s = l->data;
+
+    if (s->queue == NULL || s->splitmux || s->caps == NULL || s->released
+        || s->failed)
+      continue;
+    if (is_group_member (self, s) && self->group_state == GROUP_STATE_NONE)
+      continue;
+    s->solo = TRUE;
+    g_ptr_array_set_size (members, 0);
+    g_ptr_array_add (members, s);
+    splitmux = segmenter_create_locked (self, members, error);
+    if (splitmux == NULL) {
+      s->failed = TRUE;
+      return created;
+    }
+    created = g_list_prepend (created, splitmux);
+  }
+
+  if (self->group_state != GROUP_STATE_NONE)
+    return created;
+  g_ptr_array_set_size (members, 0);
+  for (GList * l = self->streams; l; l = l->next) {
+    Stream *s = l->data;
+
+    if (!is_group_member (self, s) || s->released)
+      continue;
+    if (s->caps == NULL)
+      complete &= s->finished;
+    else if (s->media_type == RD_MEDIA_TYPE_VIDEO)
+      g_ptr_array_insert (members, 0, s);
+    else
+      g_ptr_array_add (members, s);
+  }
+  if (members->len == 0 || !(complete || self->group_gave_up))
+    return created;
+  splitmux = segmenter_create_locked (self, members, error);
+  self->group_state = splitmux ? GROUP_STATE_READY : GROUP_STATE_FAILED;
+  if (splitmux == NULL) {
+    for (guint i = 0; i < members->len; i++)
+      ((Stream *) members->pdata[i])->failed = TRUE;
+    return created;
+  }
+  return g_list_prepend (created, splitmux);
+}
+
+/* Makes what segmenters can be made, starts them, and opens the gates of
+ * their streams. Any thread; never waits for other streams. */
+static void
+segmenters_update (GstResembleDetectSink * self)
+{
+  g_autoptr (GError) error = NULL;
+  GList *created;
+
+  STREAMS_LOCK (self);
+  created = segmenters_create_locked (self, &error);
+  STREAMS_UNLOCK (self);
+
+  for (GList * l = created; l; l = l->next)
+    gst_element_sync_state_with_parent (l->data);
+
+  STREAMS_LOCK (self);
+  for (GList * l = self->streams; l; l = l->next) {
+    Stream *s = l->data;
+    if (s->splitmux && g_list_find (created, s->splitmux))
+      s->linked = TRUE;
+  }
+  g_cond_broadcast (&self->streams_cond);
+  STREAMS_UNLOCK (self);
+  g_list_free (created);
+
+  if (error) {
+    gst_element_message_full (GST_ELEMENT_CAST (self), GST_MESSAGE_ERROR,
+        error->domain, error->code, g_strdup (error->message),
+        g_strdup ("the pad's segment files cannot be written"), __FILE__,
+        GST_FUNCTION, __LINE__);
+  }
+}
+
+/* The first caps of @stream: its segmenter is made now if it can be.
+ * FALSE when the caps cannot be segmented (refused container). */
+static gboolean
+stream_set_caps (GstResembleDetectSink * self, Stream * stream, GstCaps * caps)
+{
+  gboolean ok;
+
+  STREAMS_LOCK (self);
+  if (stream->splitmux || stream->caps) {
+    STREAMS_UNLOCK (self);
+    return TRUE;
+  }
+  gst_caps_replace (&stream->caps, caps);
+  STREAMS_UNLOCK (self);
+
+  segmenters_update (self);
+
+  STREAMS_LOCK (self);
+  ok = !stream->failed;
+  STREAMS_UNLOCK (self);
+  return ok;
 }
 
 /* Unlinks @stream from its segmenter. Returns the segmenter when no other
@@ -1088,6 +1084,7 @@ stream_detach_locked (GstResembleDetectSink * self, Stream * stream,
   gst_clear_caps (&stream->caps);
   stream->finished = FALSE;
   stream->solo = FALSE;
+  stream->linked = FALSE;
   stream->splitmux = NULL;
   stream->splitmux_pad = NULL;
   if (splitmux == NULL) {
@@ -1122,84 +1119,224 @@ segmenter_drop (GstResembleDetectSink * self, GstElement * splitmux)
   gst_object_unref (splitmux);
 }
 
-/* Waits until @stream is linked to its segmenter, making the segmenter when
- * @stream completes the set of caps it needs. Runs on @stream's streaming
- * thread with the first CAPS event. */
-static gboolean
-stream_attach (GstResembleDetectSink * self, Stream * stream, GstCaps * caps)
+/* A member's queue is full while the group waits for another member's
+ * caps. When this very thread also feeds that member, it cannot bring the
+ * caps while it waits here: the segmenter is made without them. Other
+ * threads just wait, as they would on any full queue. */
+static void
+queue_overrun_cb (GstElement * queue, gpointer user_data)
 {
-  g_autoptr (GError) error = NULL;
-  g_autoptr (GPtrArray) members = g_ptr_array_new ();
-  GstElement *splitmux = NULL;
-  gboolean ok;
+  Stream *stream = user_data;
+  GstResembleDetectSink *self = stream->sink;
+  GThread *thread = g_thread_self ();
+  gboolean give_up = FALSE;
 
   STREAMS_LOCK (self);
-  if (stream->splitmux) {
-    STREAMS_UNLOCK (self);
-    return TRUE;
-  }
-  gst_caps_replace (&stream->caps, caps);
-  while (TRUE) {
-    gboolean complete = TRUE;
-
-    if (self->flushing || stream->flushing || stream->released
-        || stream->splitmux || self->group_state == GROUP_STATE_FAILED)
-      break;
-    if (!is_group_member (self, stream)
-        || self->group_state == GROUP_STATE_READY) {
-      /* audio without video (or whose video pad went), or audio arriving
-       * once the video segmenter runs (its muxer takes no new pad): a
-       * segmenter of its own */
-      stream->solo = TRUE;
-      g_ptr_array_set_size (members, 0);
-      g_ptr_array_add (members, stream);
-      splitmux = segmenter_create_locked (self, members, &error);
-      break;
-    }
-    g_ptr_array_set_size (members, 0);
+  if (!stream->linked && stream->caps && is_group_member (self, stream)
+      && self->group_state == GROUP_STATE_NONE && !self->group_gave_up) {
     for (GList * l = self->streams; l; l = l->next) {
       Stream *s = l->data;
-      if (!is_group_member (self, s) || s->finished || s->released)
-        continue;
-      if (s->caps == NULL)
-        complete = FALSE;
-      else if (s->media_type == RD_MEDIA_TYPE_VIDEO)
-        g_ptr_array_insert (members, 0, s);
-      else
-        g_ptr_array_add (members, s);
+      if (is_group_member (self, s) && s->caps == NULL && !s->finished
+          && g_atomic_pointer_get (&s->feeder) == thread)
+        give_up = TRUE;
     }
-    if (complete && self->group_state == GROUP_STATE_NONE) {
-      self->group_state = GROUP_STATE_CREATING;
-      splitmux = segmenter_create_locked (self, members, &error);
-      if (splitmux == NULL)
-        self->group_state = GROUP_STATE_FAILED;
-      break;
-    }
-    GST_DEBUG_OBJECT (self, "pad %s waits for the caps of the other pads",
-        stream->name);
-    g_cond_wait (&self->streams_cond, &self->streams_lock);
   }
+  self->group_gave_up |= give_up;
   STREAMS_UNLOCK (self);
+  if (give_up) {
+    GST_WARNING_OBJECT (self, "pad %s: queue full, and the thread that fills "
+        "it also feeds a pad without caps: segmenting without that pad",
+        stream->name);
+    segmenters_update (self);
+  }
+}
 
-  if (splitmux)
-    gst_element_sync_state_with_parent (splitmux);
+/* ---- preroll ------------------------------------------------------------- */
+
+/* Like every sink, the element prerolls: it goes to PAUSED asynchronously
+ * and commits once every pad has had data (or EOS, or GAP), and in PAUSED
+ * that data waits at the gates until PLAYING: the queue's output of an
+ * audio/video pad, the pad itself for snapshots. The child sinks cannot do
+ * it for us, since the splitmuxsinks come later, with the caps. */
+
+static void
+gst_resemble_detect_sink_async_start (GstResembleDetectSink * self)
+{
+  GST_BIN_CLASS (parent_class)->handle_message (GST_BIN_CAST (self),
+      gst_message_new_async_start (GST_OBJECT_CAST (self)));
+}
+
+static void
+gst_resemble_detect_sink_async_done (GstResembleDetectSink * self)
+{
+  GST_DEBUG_OBJECT (self, "prerolled");
+  GST_BIN_CLASS (parent_class)->handle_message (GST_BIN_CAST (self),
+      gst_message_new_async_done (GST_OBJECT_CAST (self), GST_CLOCK_TIME_NONE));
+}
+
+/* TRUE when the preroll is complete now: the caller posts ASYNC_DONE,
+ * without the lock. */
+static gboolean
+preroll_check_locked (GstResembleDetectSink * self)
+{
+  if (!self->async_pending)
+    return FALSE;
+  for (GList * l = self->streams; l; l = l->next) {
+    Stream *s = l->data;
+    if (!s->prerolled && !s->released)
+      return FALSE;
+  }
+  self->async_pending = FALSE;
+  return TRUE;
+}
+
+static gboolean
+gate_closed_locked (GstResembleDetectSink * self, Stream * stream,
+    gboolean is_data)
+{
+  if (self->flushing || stream->flushing || stream->released || stream->failed)
+    return FALSE;
+  /* a segmenter is on its way once the stream has caps */
+  if (stream->queue && !stream->linked)
+    return stream->caps != NULL;
+  return is_data && self->need_preroll;
+}
+
+/* Waits while the gate is closed; FALSE when the data must be dropped. */
+static gboolean
+gate_wait_locked (GstResembleDetectSink * self, Stream * stream,
+    gboolean is_data)
+{
+  while (gate_closed_locked (self, stream, is_data))
+    g_cond_wait (&self->streams_cond, &self->streams_lock);
+  return !(self->flushing || stream->flushing || stream->released
+      || stream->failed);
+}
+
+/* On the output of an audio/video pad's queue (the queue's thread). */
+static GstPadProbeReturn
+segment_gate_probe (GstPad * pad, GstPadProbeInfo * info, gpointer user_data)
+{
+  Stream *stream = user_data;
+  GstResembleDetectSink *self = stream->sink;
+  gboolean is_data = (info->type & (GST_PAD_PROBE_TYPE_BUFFER |
+          GST_PAD_PROBE_TYPE_BUFFER_LIST)) != 0;
+  gboolean pass;
+
+  if (!is_data) {
+    GstEvent *event = GST_PAD_PROBE_INFO_EVENT (info);
+
+    /* sticky events stay on the pad until it is linked; EOS must reach
+     * the segmenter */
+    if (GST_EVENT_IS_STICKY (event) && GST_EVENT_TYPE (event) != GST_EVENT_EOS)
+      return GST_PAD_PROBE_OK;
+  }
+  STREAMS_LOCK (self);
+  pass = gate_wait_locked (self, stream, is_data);
+  STREAMS_UNLOCK (self);
+  if (pass)
+    return GST_PAD_PROBE_OK;
+  if (is_data)
+    GST_PAD_PROBE_INFO_FLOW_RETURN (info) = GST_FLOW_FLUSHING;
+  return GST_PAD_PROBE_DROP;
+}
+
+/* splitmuxsink closes the last fragment at the start of its last buffer:
+ * the end of the input, kept here, gives that fragment its full duration. */
+static void
+stream_record_input_locked (Stream * stream, GstBuffer * buffer)
+{
+  GstClockTime start, end, start_rt;
+
+  if (stream->segment.format != GST_FORMAT_TIME)
+    return;
+  start = GST_BUFFER_PTS_IS_VALID (buffer) ? GST_BUFFER_PTS (buffer) :
+      GST_BUFFER_DTS (buffer);
+  if (!GST_CLOCK_TIME_IS_VALID (start))
+    return;
+  start_rt = gst_segment_to_running_time (&stream->segment, GST_FORMAT_TIME,
+      start);
+  if (GST_BUFFER_DURATION_IS_VALID (buffer))
+    start += GST_BUFFER_DURATION (buffer);
+  end = gst_segment_to_running_time (&stream->segment, GST_FORMAT_TIME, start);
+  if (GST_CLOCK_TIME_IS_VALID (start_rt) && GST_CLOCK_TIME_IS_VALID (end)
+      && (!GST_CLOCK_TIME_IS_VALID (stream->last_end)
+          || end > stream->last_end)) {
+    stream->last_start = start_rt;
+    stream->last_end = end;
+  }
+}
+
+/* Vorbis and FLAC encoders send their headers as untimestamped buffers and
+ * in the caps (streamheader); splitmuxsink refuses buffers without time
+ * ("Queued GOP time is negative"), and every muxer writes the headers from
+ * the caps into each file. */
+static gboolean
+is_header_in_caps (GstPad * pad, GstBuffer * buffer)
+{
+  g_autoptr (GstCaps) caps = NULL;
+
+  if (!GST_BUFFER_FLAG_IS_SET (buffer, GST_BUFFER_FLAG_HEADER)
+      || GST_BUFFER_PTS_IS_VALID (buffer) || GST_BUFFER_DTS_IS_VALID (buffer))
+    return FALSE;
+  caps = gst_pad_get_current_caps (pad);
+  return caps && gst_structure_has_field (gst_caps_get_structure (caps, 0),
+      "streamheader");
+}
+
+/* On every pad, upstream's thread: preroll accounting, the input's end,
+ * and the gate of snapshots. */
+static GstPadProbeReturn
+stream_input_probe (GstPad * pad, GstPadProbeInfo * info, gpointer user_data)
+{
+  Stream *stream = user_data;
+  GstResembleDetectSink *self = stream->sink;
+  GstBuffer *buffer = NULL;
+  gboolean is_data = TRUE, prerolled, pass = TRUE;
+
+  g_atomic_pointer_set (&stream->feeder, g_thread_self ());
+  if (info->type & GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM) {
+    GstEventType type = GST_EVENT_TYPE (GST_PAD_PROBE_INFO_EVENT (info));
+
+    if (type != GST_EVENT_GAP && type != GST_EVENT_EOS)
+      return GST_PAD_PROBE_OK;
+    is_data = FALSE;
+    if (type == GST_EVENT_EOS) {
+      STREAMS_LOCK (self);
+      stream->finished = TRUE;
+      STREAMS_UNLOCK (self);
+    }
+  } else if (info->type & GST_PAD_PROBE_TYPE_BUFFER_LIST) {
+    GstBufferList *list = GST_PAD_PROBE_INFO_BUFFER_LIST (info);
+    guint n = gst_buffer_list_length (list);
+
+    if (n > 0)
+      buffer = gst_buffer_list_get (list, n - 1);
+  } else {
+    buffer = GST_PAD_PROBE_INFO_BUFFER (info);
+    if (stream->queue && is_header_in_caps (pad, buffer))
+      return GST_PAD_PROBE_DROP;
+  }
 
   STREAMS_LOCK (self);
-  if (splitmux && !stream->solo) {
-    self->group_state = GROUP_STATE_READY;
-    g_cond_broadcast (&self->streams_cond);
-  } else if (!stream->solo && self->group_state == GROUP_STATE_FAILED) {
-    g_cond_broadcast (&self->streams_cond);
-  }
-  ok = stream->splitmux != NULL && !self->flushing && !stream->flushing
-      && !stream->released;
+  if (stream->queue && buffer)
+    stream_record_input_locked (stream, buffer);
+  prerolled = !stream->prerolled;
+  stream->prerolled = TRUE;
+  prerolled = prerolled && preroll_check_locked (self);
   STREAMS_UNLOCK (self);
+  if (prerolled)
+    gst_resemble_detect_sink_async_done (self);
 
-  if (error) {
-    GST_ELEMENT_ERROR (self, STREAM, WRONG_TYPE, ("%s", error->message),
-        ("pad %s, caps %" GST_PTR_FORMAT, stream->name, caps));
+  if (stream->appsink && is_data) {
+    STREAMS_LOCK (self);
+    pass = gate_wait_locked (self, stream, TRUE);
+    STREAMS_UNLOCK (self);
   }
-  return ok;
+  if (pass)
+    return GST_PAD_PROBE_OK;
+  GST_PAD_PROBE_INFO_FLOW_RETURN (info) = GST_FLOW_FLUSHING;
+  return GST_PAD_PROBE_DROP;
 }
 
 /* A flush ends the EOS that may be held: the stream goes on. */
@@ -1217,53 +1354,30 @@ drop_held_eos (GstResembleDetectSink * self)
   }
 }
 
+static void
+stream_set_flushing (GstResembleDetectSink * self, Stream * stream,
+    gboolean flushing)
+{
+  STREAMS_LOCK (self);
+  stream->flushing = flushing;
+  if (!flushing) {
+    stream->finished = FALSE;
+    stream->last_start = stream->last_end = GST_CLOCK_TIME_NONE;
+  }
+  g_cond_broadcast (&self->streams_cond);
+  STREAMS_UNLOCK (self);
+}
+
 static GstPadProbeReturn
 image_pad_flush_probe (GstPad * pad, GstPadProbeInfo * info, gpointer user_data)
 {
+  Stream *stream = user_data;
   GstEvent *event = GST_PAD_PROBE_INFO_EVENT (info);
 
   if (GST_EVENT_TYPE (event) == GST_EVENT_FLUSH_STOP)
-    drop_held_eos (GST_RESEMBLE_DETECT_SINK (user_data));
-  return GST_PAD_PROBE_OK;
-}
-
-/* splitmuxsink closes the last fragment at the start of its last buffer:
- * the end of the input, kept here, gives that fragment its full duration. */
-static GstPadProbeReturn
-segment_pad_buffer_probe (GstPad * pad, GstPadProbeInfo * info,
-    gpointer user_data)
-{
-  Stream *stream = user_data;
-  GstBuffer *buffer = NULL;
-  GstClockTime start, end, start_rt;
-
-  if (info->type & GST_PAD_PROBE_TYPE_BUFFER_LIST) {
-    GstBufferList *list = GST_PAD_PROBE_INFO_BUFFER_LIST (info);
-    guint n = gst_buffer_list_length (list);
-    if (n > 0)
-      buffer = gst_buffer_list_get (list, n - 1);
-  } else {
-    buffer = GST_PAD_PROBE_INFO_BUFFER (info);
-  }
-  if (buffer == NULL || stream->segment.format != GST_FORMAT_TIME)
-    return GST_PAD_PROBE_OK;
-  start = GST_BUFFER_PTS_IS_VALID (buffer) ? GST_BUFFER_PTS (buffer) :
-      GST_BUFFER_DTS (buffer);
-  if (!GST_CLOCK_TIME_IS_VALID (start))
-    return GST_PAD_PROBE_OK;
-  start_rt = gst_segment_to_running_time (&stream->segment, GST_FORMAT_TIME,
-      start);
-  if (GST_BUFFER_DURATION_IS_VALID (buffer))
-    start += GST_BUFFER_DURATION (buffer);
-  end = gst_segment_to_running_time (&stream->segment, GST_FORMAT_TIME, start);
-  if (GST_CLOCK_TIME_IS_VALID (start_rt) && GST_CLOCK_TIME_IS_VALID (end)) {
-    STREAMS_LOCK (stream->sink);
-    if (!GST_CLOCK_TIME_IS_VALID (stream->last_end) || end > stream->last_end) {
-      stream->last_start = start_rt;
-      stream->last_end = end;
-    }
-    STREAMS_UNLOCK (stream->sink);
-  }
+    drop_held_eos (stream->sink);
+  stream_set_flushing (stream->sink, stream,
+      GST_EVENT_TYPE (event) == GST_EVENT_FLUSH_START);
   return GST_PAD_PROBE_OK;
 }
 
@@ -1276,11 +1390,9 @@ segment_pad_buffer_probe (GstPad * pad, GstPadProbeInfo * info,
 static void
 stream_restart_segmenter (GstResembleDetectSink * self, Stream * stream)
 {
-  g_autoptr (GError) error = NULL;
-  g_autoptr (GPtrArray) members = g_ptr_array_new ();
   g_autoptr (GstCaps) caps = NULL;
   g_autofree gchar *incomplete = NULL;
-  GstElement *drop = NULL, *splitmux = NULL;
+  GstElement *drop = NULL;
 
   STREAMS_LOCK (self);
   if (stream->solo && stream->splitmux && stream->caps && !self->flushing) {
@@ -1292,24 +1404,16 @@ stream_restart_segmenter (GstResembleDetectSink * self, Stream * stream)
     drop = stream_detach_locked (self, stream, NULL);
     stream->caps = gst_caps_ref (caps);
     stream->solo = TRUE;
-    g_ptr_array_add (members, stream);
-    splitmux = segmenter_create_locked (self, members, &error);
   }
   STREAMS_UNLOCK (self);
 
-  if (drop) {
-    segmenter_drop (self, drop);
-    if (incomplete)
-      g_unlink (incomplete);
-  }
-  if (splitmux)
-    gst_element_sync_state_with_parent (splitmux);
-  if (error)
-    GST_ELEMENT_ERROR (self, STREAM, FAILED, ("%s", error->message),
-        ("restarting the segmenter of pad %s after a flush", stream->name));
-  else if (drop)
-    GST_DEBUG_OBJECT (self, "pad %s: new segmenter after a flush",
-        stream->name);
+  if (drop == NULL)
+    return;
+  segmenter_drop (self, drop);
+  if (incomplete)
+    g_unlink (incomplete);
+  GST_DEBUG_OBJECT (self, "pad %s: new segmenter after a flush", stream->name);
+  segmenters_update (self);
 }
 
 static gboolean
@@ -1323,7 +1427,7 @@ segment_pad_event (GstPad * pad, GstObject * parent, GstEvent * event)
       GstCaps *caps;
 
       gst_event_parse_caps (event, &caps);
-      if (!stream_attach (self, stream, caps)) {
+      if (!stream_set_caps (self, stream, caps)) {
         gst_event_unref (event);
         return FALSE;
       }
@@ -1332,13 +1436,13 @@ segment_pad_event (GstPad * pad, GstObject * parent, GstEvent * event)
     case GST_EVENT_EOS:{
       gboolean no_sink = TRUE;
 
-      /* a stream that ends before its caps must not hold up the others */
       STREAMS_LOCK (self);
       stream->finished = TRUE;
-      g_cond_broadcast (&self->streams_cond);
       for (GList * l = self->streams; l; l = l->next) {
         Stream *s = l->data;
-        if (!s->finished || s->splitmux || s->appsink)
+        /* with caps and no failure, a segmenter is on its way */
+        if (!s->finished || s->splitmux || s->appsink || (s->caps
+                && !s->failed))
           no_sink = FALSE;
       }
       STREAMS_UNLOCK (self);
@@ -1349,22 +1453,17 @@ segment_pad_event (GstPad * pad, GstObject * parent, GstEvent * event)
             gst_message_new_eos (GST_OBJECT_CAST (self)));
         return TRUE;
       }
+      /* a stream that ends before its caps must not hold up the others */
+      segmenters_update (self);
       break;
     }
     case GST_EVENT_FLUSH_START:
-      STREAMS_LOCK (self);
-      stream->flushing = TRUE;
-      g_cond_broadcast (&self->streams_cond);
-      STREAMS_UNLOCK (self);
+      stream_set_flushing (self, stream, TRUE);
       break;
     case GST_EVENT_FLUSH_STOP:
       drop_held_eos (self);
       stream_restart_segmenter (self, stream);
-      STREAMS_LOCK (self);
-      stream->flushing = FALSE;
-      stream->finished = FALSE;
-      stream->last_start = stream->last_end = GST_CLOCK_TIME_NONE;
-      STREAMS_UNLOCK (self);
+      stream_set_flushing (self, stream, FALSE);
       break;
     case GST_EVENT_SEGMENT:
       gst_event_copy_segment (event, &stream->segment);
@@ -1398,7 +1497,6 @@ gst_resemble_detect_sink_request_new_pad (GstElement * element,
   GstElement *child;
   GstPad *pad;
   guint number;
-  gboolean image_probe = FALSE;
 
   stream = g_new0 (Stream, 1);
   stream->sink = self;
@@ -1439,31 +1537,39 @@ gst_resemble_detect_sink_request_new_pad (GstElement * element,
   if (stream->media_type == RD_MEDIA_TYPE_IMAGE) {
     GstAppSinkCallbacks callbacks = { NULL, NULL, image_new_sample };
 
-    /* Snapshots are written as they come: no clock, no preroll wait. */
+    /* Snapshots are written as they come, no clock; the element's own
+     * preroll stands for the appsink's. */
     child = gst_element_factory_make ("appsink", NULL);
     g_object_set (child, "sync", FALSE, "async", FALSE, "max-buffers", 1,
         "emit-signals", FALSE, NULL);
     gst_app_sink_set_callbacks (GST_APP_SINK (child), &callbacks, stream, NULL);
     stream->appsink = child;
-    image_probe = TRUE;
   } else {
+    g_autoptr (GstPad) queue_src = NULL;
+
     /* Each pad gets its own queue, so that one upstream thread feeding
-     * several pads cannot deadlock splitmuxsink. */
+     * several pads cannot deadlock splitmuxsink, nor a pad that waits for
+     * its segmenter. */
     child = gst_element_factory_make ("queue", NULL);
     stream->queue = child;
+    queue_src = gst_element_get_static_pad (child, "src");
+    gst_pad_add_probe (queue_src, GST_PAD_PROBE_TYPE_BUFFER |
+        GST_PAD_PROBE_TYPE_BUFFER_LIST | GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM,
+        segment_gate_probe, stream, NULL);
+    g_signal_connect (child, "overrun", G_CALLBACK (queue_overrun_cb), stream);
   }
   gst_bin_add (GST_BIN_CAST (self), child);
   target = gst_element_get_static_pad (child, "sink");
   pad = gst_ghost_pad_new_from_template (stream->name, target, templ);
   gst_pad_set_element_private (pad, stream);
-  if (image_probe)
+  gst_pad_add_probe (pad, GST_PAD_PROBE_TYPE_BUFFER |
+      GST_PAD_PROBE_TYPE_BUFFER_LIST | GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM,
+      stream_input_probe, stream, NULL);
+  if (stream->appsink)
     gst_pad_add_probe (pad, GST_PAD_PROBE_TYPE_EVENT_FLUSH,
-        image_pad_flush_probe, self, NULL);
-  if (stream->queue) {
+        image_pad_flush_probe, stream, NULL);
+  else
     gst_pad_set_event_function (pad, segment_pad_event);
-    gst_pad_add_probe (pad, GST_PAD_PROBE_TYPE_BUFFER |
-        GST_PAD_PROBE_TYPE_BUFFER_LIST, segment_pad_buffer_probe, stream, NULL);
-  }
   gst_segment_init (&stream->segment, GST_FORMAT_UNDEFINED);
   stream->last_start = stream->last_end = GST_CLOCK_TIME_NONE;
   stream->pad = pad;
@@ -1483,9 +1589,10 @@ gst_resemble_detect_sink_release_pad (GstElement * element, GstPad * pad)
   Stream *stream = gst_pad_get_element_private (pad);
   GstElement *drop, *child;
   GstPad *eos_pad = NULL;
+  gboolean prerolled;
 
-  /* a streaming thread waiting for the other pads' caps must leave before
-   * the pad can be deactivated */
+  /* a streaming thread waiting at the stream's gate must leave before the
+   * pad can be deactivated */
   STREAMS_LOCK (self);
   stream->released = TRUE;
   g_cond_broadcast (&self->streams_cond);
@@ -1497,7 +1604,8 @@ gst_resemble_detect_sink_release_pad (GstElement * element, GstPad * pad)
   if (stream->media_type == RD_MEDIA_TYPE_VIDEO)
     self->have_video = FALSE;
   drop = stream_detach_locked (self, stream, &eos_pad);
-  /* the others of its segmenter no longer wait for it */
+  /* the others no longer wait for it */
+  prerolled = preroll_check_locked (self);
   g_cond_broadcast (&self->streams_cond);
   STREAMS_UNLOCK (self);
 
@@ -1512,6 +1620,9 @@ gst_resemble_detect_sink_release_pad (GstElement * element, GstPad * pad)
   gst_bin_remove (GST_BIN_CAST (self), child);
   gst_element_remove_pad (element, pad);
   stream_free (stream);
+  segmenters_update (self);
+  if (prerolled)
+    gst_resemble_detect_sink_async_done (self);
 }
 
 static Stream *
@@ -1602,6 +1713,21 @@ gst_resemble_detect_sink_handle_message (GstBin * bin, GstMessage * message)
   GST_BIN_CLASS (parent_class)->handle_message (bin, message);
 }
 
+/* Whether every pad has had its EOS. GstBin also posts EOS when it has no
+ * child sink at all, which is the case while the first segmenter waits for
+ * the caps of a pad: that EOS is not ours. */
+static gboolean
+streams_finished (GstResembleDetectSink * self)
+{
+  gboolean finished = TRUE;
+
+  STREAMS_LOCK (self);
+  for (GList * l = self->streams; l; l = l->next)
+    finished &= ((Stream *) l->data)->finished;
+  STREAMS_UNLOCK (self);
+  return finished;
+}
+
 /* The bin posts its EOS once every child sink is EOS: every file is then
  * closed, and the open batch can close before EOS reaches the application. */
 static gboolean
@@ -1615,6 +1741,11 @@ gst_resemble_detect_sink_post_message (GstElement * element,
     Outbox outbox = OUTBOX_INIT;
     gboolean wait_on_eos;
 
+    if (!streams_finished (self)) {
+      GST_DEBUG_OBJECT (self, "EOS of no child sink: dropped");
+      gst_message_unref (message);
+      return TRUE;
+    }
     BATCH_LOCK (self);
     close_batch_locked (self, &outbox);
     BATCH_UNLOCK (self);
@@ -1784,6 +1915,7 @@ client_error (const RdBatch * batch, guint http_status, const gchar * reason,
 {
   GstResembleDetectSink *self = user_data;
   g_autofree gchar *manifest = rd_manifest_path (batch);
+  gboolean as_error;
   GstStructure *s;
 
   /* the client has redacted the token from @reason and @details */
@@ -1805,15 +1937,28 @@ client_error (const RdBatch * batch, guint http_status, const gchar * reason,
     gst_structure_set (s, "details", GST_TYPE_STRUCTURE, empty, NULL);
   }
   set_files (s, batch);
+  post_element_message (self, s);
+  if (cancelled)
+    return;
 
-  if (!cancelled) {
+  GST_OBJECT_LOCK (self);
+  as_error = self->on_error == GST_RESEMBLE_DETECT_ON_ERROR_ERROR
+      && !self->error_posted;
+  self->error_posted |= as_error;
+  GST_OBJECT_UNLOCK (self);
+  if (as_error) {
+    GST_ELEMENT_ERROR_WITH_DETAILS (self, RESOURCE, WRITE,
+        ("Batch %u failed: %s", batch->index, reason),
+        ("files and manifest kept in %s (on-error=error)", batch->dir),
+        ("http-status-code", G_TYPE_UINT, http_status,
+            "batch-index", G_TYPE_UINT, batch->index, NULL));
+  } else {
     GST_ELEMENT_WARNING_WITH_DETAILS (self, RESOURCE, WRITE,
         ("Batch %u failed: %s", batch->index, reason),
         ("files and manifest kept in %s", batch->dir),
         ("http-status-code", G_TYPE_UINT, http_status,
             "batch-index", G_TYPE_UINT, batch->index, NULL));
   }
-  post_element_message (self, s);
 }
 
 static void
@@ -2047,6 +2192,52 @@ scan_spool_locked (GstResembleDetectSink * self, Outbox * outbox)
     g_queue_push_tail (&outbox->batches, unfinished->pdata[i]);
 }
 
+/* A setting that cannot work stops the element before anything is
+ * written or sent: a refused property value, settings the API would refuse
+ * together, no token. */
+static gboolean
+gst_resemble_detect_sink_check_settings (GstResembleDetectSink * self)
+{
+  g_autoptr (GString) refused = g_string_new (NULL);
+  g_autoptr (GError) error = NULL;
+  RdSettings settings;
+  GHashTableIter iter;
+  gpointer name, reason;
+  gboolean have_token, valid;
+
+  rd_settings_init (&settings);
+  GST_OBJECT_LOCK (self);
+  g_hash_table_iter_init (&iter, self->refused);
+  while (g_hash_table_iter_next (&iter, &name, &reason))
+    g_string_append_printf (refused, "%s%s (%s)", refused->len ? "; " : "",
+        (const gchar *) name, (const gchar *) reason);
+  rd_settings_copy (&settings, &self->settings);
+  have_token = (self->api_token && *self->api_token)
+      || (g_getenv ("RESEMBLE_API_TOKEN") && *g_getenv ("RESEMBLE_API_TOKEN"));
+  GST_OBJECT_UNLOCK (self);
+  valid = rd_settings_validate (&settings, &error);
+  rd_settings_clear (&settings);
+
+  if (refused->len > 0) {
+    GST_ELEMENT_ERROR (self, LIBRARY, SETTINGS,
+        ("Refused setting: %s.", refused->str),
+        ("the element does not start with a value it refused"));
+    return FALSE;
+  }
+  if (!valid) {
+    GST_ELEMENT_ERROR (self, LIBRARY, SETTINGS, ("%s.", error->message),
+        ("the API would refuse every batch"));
+    return FALSE;
+  }
+  if (!have_token && self->client_api->requires_token) {
+    GST_ELEMENT_ERROR (self, RESOURCE, NOT_AUTHORIZED,
+        ("No API token: set the api-token property or the "
+            "RESEMBLE_API_TOKEN environment variable."), (NULL));
+    return FALSE;
+  }
+  return TRUE;
+}
+
 static gboolean
 gst_resemble_detect_sink_start (GstResembleDetectSink * self)
 {
@@ -2056,8 +2247,17 @@ gst_resemble_detect_sink_start (GstResembleDetectSink * self)
   Outbox outbox = OUTBOX_INIT;
   RdClient *client;
 
+  if (!gst_resemble_detect_sink_load_client (self, &error)) {
+    GST_ELEMENT_ERROR (self, CORE, MISSING_PLUGIN,
+        ("The network client cannot be loaded: %s.", error->message), (NULL));
+    return FALSE;
+  }
+  if (!gst_resemble_detect_sink_check_settings (self))
+    return FALSE;
+
   GST_OBJECT_LOCK (self);
   location = g_strdup (self->location);
+  self->error_posted = FALSE;
   GST_OBJECT_UNLOCK (self);
   if (location == NULL)
     location = default_location (self);
@@ -2072,11 +2272,6 @@ gst_resemble_detect_sink_start (GstResembleDetectSink * self)
   }
   g_chmod (location, 0700);
 
-  if (!gst_resemble_detect_sink_load_client (self, &error)) {
-    GST_ELEMENT_ERROR (self, CORE, MISSING_PLUGIN,
-        ("The network client cannot be loaded: %s.", error->message), (NULL));
-    return FALSE;
-  }
   client = gst_resemble_detect_sink_make_client (self);
   if (!self->client_api->start (client, &error)) {
     self->client_api->destroy (client);
@@ -2131,28 +2326,103 @@ gst_resemble_detect_sink_stop (GstResembleDetectSink * self)
   BATCH_UNLOCK (self);
 }
 
+/* Streams preroll again from READY; TRUE when the element goes to PAUSED
+ * asynchronously. */
+static gboolean
+streams_reset_for_paused (GstResembleDetectSink * self)
+{
+  gboolean async;
+
+  GST_OBJECT_LOCK (self);
+  async = self->async;
+  GST_OBJECT_UNLOCK (self);
+
+  STREAMS_LOCK (self);
+  self->flushing = FALSE;
+  self->need_preroll = TRUE;
+  self->group_state = GROUP_STATE_NONE;
+  self->group_gave_up = FALSE;
+  for (GList * l = self->streams; l; l = l->next) {
+    Stream *s = l->data;
+    s->prerolled = FALSE;
+    s->failed = FALSE;
+  }
+  self->async_pending = async && self->streams != NULL;
+  async = self->async_pending;
+  STREAMS_UNLOCK (self);
+  return async;
+}
+
+/* Opens every gate and ends a pending preroll: the pads are about to stop. */
+static void
+streams_stop (GstResembleDetectSink * self)
+{
+  gboolean async_pending;
+
+  STREAMS_LOCK (self);
+  self->flushing = TRUE;
+  self->need_preroll = FALSE;
+  async_pending = self->async_pending;
+  self->async_pending = FALSE;
+  g_cond_broadcast (&self->streams_cond);
+  STREAMS_UNLOCK (self);
+  if (async_pending)
+    gst_resemble_detect_sink_async_done (self);
+}
+
+/* The next run may bring other caps: its splitmuxsinks are made anew from
+ * its first caps. */
+static void
+streams_drop_segmenters (GstResembleDetectSink * self)
+{
+  GList *drops = NULL;
+
+  STREAMS_LOCK (self);
+  for (GList * l = self->streams; l; l = l->next) {
+    GstElement *drop = stream_detach_locked (self, l->data, NULL);
+    if (drop)
+      drops = g_list_prepend (drops, drop);
+  }
+  self->group_state = GROUP_STATE_NONE;
+  STREAMS_UNLOCK (self);
+  for (GList * l = drops; l; l = l->next)
+    segmenter_drop (self, l->data);
+  g_list_free (drops);
+}
+
+static void
+streams_set_need_preroll (GstResembleDetectSink * self, gboolean need)
+{
+  STREAMS_LOCK (self);
+  self->need_preroll = need;
+  g_cond_broadcast (&self->streams_cond);
+  STREAMS_UNLOCK (self);
+}
+
 static GstStateChangeReturn
 gst_resemble_detect_sink_change_state (GstElement * element,
     GstStateChange transition)
 {
   GstResembleDetectSink *self = GST_RESEMBLE_DETECT_SINK (element);
   GstStateChangeReturn ret;
+  gboolean async = FALSE;
 
   switch (transition) {
     case GST_STATE_CHANGE_READY_TO_PAUSED:
-      STREAMS_LOCK (self);
-      self->flushing = FALSE;
-      self->group_state = GROUP_STATE_NONE;
-      STREAMS_UNLOCK (self);
       if (!gst_resemble_detect_sink_start (self))
         return GST_STATE_CHANGE_FAILURE;
+      async = streams_reset_for_paused (self);
+      if (async)
+        gst_resemble_detect_sink_async_start (self);
+      break;
+    case GST_STATE_CHANGE_PAUSED_TO_PLAYING:
+      streams_set_need_preroll (self, FALSE);
+      break;
+    case GST_STATE_CHANGE_PLAYING_TO_PAUSED:
+      streams_set_need_preroll (self, TRUE);
       break;
     case GST_STATE_CHANGE_PAUSED_TO_READY:
-      /* wake streams waiting for each other's caps before the pads stop */
-      STREAMS_LOCK (self);
-      self->flushing = TRUE;
-      g_cond_broadcast (&self->streams_cond);
-      STREAMS_UNLOCK (self);
+      streams_stop (self);
       break;
     default:
       break;
@@ -2161,31 +2431,24 @@ gst_resemble_detect_sink_change_state (GstElement * element,
   ret = GST_ELEMENT_CLASS (parent_class)->change_state (element, transition);
   if (ret == GST_STATE_CHANGE_FAILURE) {
     /* undo the start: no network thread may outlive a failed start */
-    if (transition == GST_STATE_CHANGE_READY_TO_PAUSED)
+    if (transition == GST_STATE_CHANGE_READY_TO_PAUSED) {
+      streams_stop (self);
       gst_resemble_detect_sink_stop (self);
+    }
     return ret;
   }
 
   switch (transition) {
+    case GST_STATE_CHANGE_READY_TO_PAUSED:
+      /* committed already when every pad prerolled during the change */
+      STREAMS_LOCK (self);
+      if (self->async_pending && ret == GST_STATE_CHANGE_SUCCESS)
+        ret = GST_STATE_CHANGE_ASYNC;
+      STREAMS_UNLOCK (self);
+      break;
     case GST_STATE_CHANGE_PAUSED_TO_READY:
       gst_resemble_detect_sink_stop (self);
-      /* The next run may bring other caps: its splitmuxsinks are made
-       * anew on its first CAPS events. */
-      {
-        GList *drops = NULL;
-
-        STREAMS_LOCK (self);
-        for (GList * l = self->streams; l; l = l->next) {
-          GstElement *drop = stream_detach_locked (self, l->data, NULL);
-          if (drop)
-            drops = g_list_prepend (drops, drop);
-        }
-        self->group_state = GROUP_STATE_NONE;
-        STREAMS_UNLOCK (self);
-        for (GList * l = drops; l; l = l->next)
-          segmenter_drop (self, l->data);
-        g_list_free (drops);
-      }
+      streams_drop_segmenters (self);
       GST_OBJECT_FLAG_SET (self, GST_ELEMENT_FLAG_SINK);
       break;
     default:
@@ -2238,24 +2501,45 @@ region_setting (GstResembleDetectSink * self, guint prop_id)
   }
 }
 
-/* Refuses @value (keeping the old one) when the API would refuse it. */
-static gboolean
-check_url (GstResembleDetectSink * self, const gchar * property,
-    const gchar * value)
+/* A value the API would refuse is kept out (the old value stays) with a
+ * warning, and remembered: the element then refuses to start, rather than
+ * send anything with a setting the user did not mean. Setting an accepted
+ * value forgets the refusal. Called with the object lock. */
+static void
+refuse_setting_locked (GstResembleDetectSink * self, GParamSpec * pspec,
+    gchar * reason)
+{
+  g_warning ("%s: refusing %s: %s", GST_OBJECT_NAME (self), pspec->name,
+      reason);
+  g_hash_table_insert (self->refused, g_strdup (pspec->name), reason);
+}
+
+/* NULL when @value is an http(s) URL (or NULL), else why not. */
+static gchar *
+url_refusal (const gchar * value)
 {
   g_autoptr (GUri) uri = NULL;
   const gchar *scheme;
 
   if (value == NULL)
-    return TRUE;
+    return NULL;
   uri = g_uri_parse (value, G_URI_FLAGS_NONE, NULL);
   scheme = uri ? g_uri_get_scheme (uri) : NULL;
   if (scheme && (g_ascii_strcasecmp (scheme, "http") == 0
           || g_ascii_strcasecmp (scheme, "https") == 0))
-    return TRUE;
-  g_warning ("%s: refusing %s=\"%s\": not an http(s) URL",
-      GST_OBJECT_NAME (self), property, value);
-  return FALSE;
+    return NULL;
+  return g_strdup_printf ("\"%s\" is not an http(s) URL", value);
+}
+
+static gchar *
+region_refusal (guint prop_id, gdouble v)
+{
+  /* -1 unsets; other negative values are not an API value. */
+  if (v < 0 && v != -1.0)
+    return g_strdup_printf ("%g: must be -1 (unset) or >= 0", v);
+  if (prop_id == PROP_MAX_VIDEO_SECS && v == 0)
+    return g_strdup ("0: must be -1 (unset) or > 0");
+  return NULL;
 }
 
 static void
@@ -2264,10 +2548,14 @@ gst_resemble_detect_sink_set_property (GObject * object, guint prop_id,
 {
   GstResembleDetectSink *self = GST_RESEMBLE_DETECT_SINK (object);
 
+  gchar *refusal = NULL;
+
   GST_OBJECT_LOCK (self);
+  g_hash_table_remove (self->refused, pspec->name);
   switch (prop_id) {
     case PROP_API_URL:
-      if (check_url (self, pspec->name, g_value_get_string (value))) {
+      refusal = url_refusal (g_value_get_string (value));
+      if (refusal == NULL) {
         g_free (self->api_url);
         self->api_url = g_value_dup_string (value);
         if (self->api_url == NULL)
@@ -2301,7 +2589,8 @@ gst_resemble_detect_sink_set_property (GObject * object, guint prop_id,
       self->upload_mode = g_value_get_enum (value);
       break;
     case PROP_CALLBACK_URL:
-      if (check_url (self, pspec->name, g_value_get_string (value))) {
+      refusal = url_refusal (g_value_get_string (value));
+      if (refusal == NULL) {
         g_free (self->settings.callback_url);
         self->settings.callback_url = g_value_dup_string (value);
       }
@@ -2321,18 +2610,10 @@ gst_resemble_detect_sink_set_property (GObject * object, guint prop_id,
     case PROP_END_REGION:
     case PROP_MAX_VIDEO_SECS:{
       gdouble v = g_value_get_double (value);
-      /* -1 unsets; other negative values are not an API value. */
-      if (v < 0 && v != -1.0) {
-        g_warning ("%s: refusing %s=%g: must be -1 (unset) or >= 0",
-            GST_OBJECT_NAME (self), pspec->name, v);
-        break;
-      }
-      if (prop_id == PROP_MAX_VIDEO_SECS && v == 0) {
-        g_warning ("%s: refusing %s=0: must be -1 (unset) or > 0",
-            GST_OBJECT_NAME (self), pspec->name);
-        break;
-      }
-      *region_setting (self, prop_id) = v;
+
+      refusal = region_refusal (prop_id, v);
+      if (refusal == NULL)
+        *region_setting (self, prop_id) = v;
       break;
     }
     case PROP_POLL_INTERVAL:
@@ -2362,10 +2643,18 @@ gst_resemble_detect_sink_set_property (GObject * object, guint prop_id,
     case PROP_MAX_SPOOL_BYTES:
       self->max_spool_bytes = g_value_get_uint64 (value);
       break;
+    case PROP_ASYNC:
+      self->async = g_value_get_boolean (value);
+      break;
+    case PROP_ON_ERROR:
+      self->on_error = g_value_get_enum (value);
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
       break;
   }
+  if (refusal)
+    refuse_setting_locked (self, pspec, refusal);
   GST_OBJECT_UNLOCK (self);
 }
 
@@ -2452,6 +2741,12 @@ gst_resemble_detect_sink_get_property (GObject * object, guint prop_id,
     case PROP_MAX_SPOOL_BYTES:
       g_value_set_uint64 (value, self->max_spool_bytes);
       break;
+    case PROP_ASYNC:
+      g_value_set_boolean (value, self->async);
+      break;
+    case PROP_ON_ERROR:
+      g_value_set_enum (value, self->on_error);
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
       break;
@@ -2500,8 +2795,8 @@ gst_resemble_detect_sink_class_init (GstResembleDetectSinkClass * klass)
    */
   g_object_class_install_property (gobject_class, PROP_API_URL,
       g_param_spec_string ("api-url", "API URL",
-          "Base URL of the Resemble API (http or https)", DEFAULT_API_URL,
-          PARAM_READY));
+          "Base URL of the Resemble API (http or https); the default is the "
+          "production service", DEFAULT_API_URL, PARAM_READY));
   /**
    * GstResembleDetectSink:api-token:
    *
@@ -2612,6 +2907,31 @@ gst_resemble_detect_sink_class_init (GstResembleDetectSinkClass * klass)
       g_param_spec_uint64 ("max-spool-bytes", "Max spool bytes",
           "Spool ceiling: past it new files are skipped with a message",
           1, G_MAXUINT64, DEFAULT_MAX_SPOOL_BYTES, PARAM_FLAGS));
+  /**
+   * GstResembleDetectSink:on-error:
+   *
+   * What a batch that cannot reach a terminal state (the API refused it or
+   * could not be reached within the retries) does: `warn` posts a warning
+   * and the batch-error message, and the pipeline goes on (24/7 channels;
+   * the batch stays on disk); `error` makes the first such batch an element
+   * error, so that a script sees it in its exit status (batch jobs).
+   */
+  g_object_class_install_property (gobject_class, PROP_ON_ERROR,
+      g_param_spec_enum ("on-error", "On error",
+          "What a failed batch does: warn (the pipeline goes on) or error "
+          "(the first one is an element error)",
+          GST_TYPE_RESEMBLE_DETECT_ON_ERROR, DEFAULT_ON_ERROR, PARAM_FLAGS));
+  /**
+   * GstResembleDetectSink:async:
+   *
+   * Like a base sink's: go to PAUSED asynchronously, once every pad has had
+   * data. Set it to FALSE to add the element to a pipeline that is already
+   * playing without the pipeline going back to PAUSED meanwhile.
+   */
+  g_object_class_install_property (gobject_class, PROP_ASYNC,
+      g_param_spec_boolean ("async", "Async",
+          "Go to PAUSED asynchronously, once every pad has had data "
+          "(preroll), as sinks do", DEFAULT_ASYNC, PARAM_FLAGS));
 
   /**
    * GstResembleDetectSink::submit-now:
@@ -2630,8 +2950,15 @@ gst_resemble_detect_sink_class_init (GstResembleDetectSinkClass * klass)
   gst_element_class_set_static_metadata (element_class,
       "Resemble AI deepfake detection sink", "Sink/Network",
       "Cuts audio/video into segments and collects image snapshots, "
-      "groups them into batches and submits each batch to the Resemble AI "
-      "deepfake detection API, posting the verdicts as element messages",
+      "groups them into batches in a spool directory and submits each batch "
+      "to the Resemble AI deepfake detection API (api-url; by default the "
+      "production service " DEFAULT_API_URL ", with the token of api-token "
+      "or RESEMBLE_API_TOKEN). Posts element messages: "
+      "resemble-detect-batch-closed, resemble-detect-batch-submitted, "
+      "resemble-detect-batch-status, resemble-detect-result (one per file: "
+      "label, score, running-time, duration), resemble-detect-batch-done or "
+      "resemble-detect-batch-error (exactly one per closed batch) and "
+      "resemble-detect-spool-full; upload progress as progress messages",
       "gst-resembledetect developers");
 
   element_class->request_new_pad =
@@ -2649,6 +2976,7 @@ gst_resemble_detect_sink_class_init (GstResembleDetectSinkClass * klass)
 
   gst_type_mark_as_plugin_api (GST_TYPE_RESEMBLE_DETECT_CONTAINER, 0);
   gst_type_mark_as_plugin_api (GST_TYPE_RESEMBLE_DETECT_UPLOAD_MODE, 0);
+  gst_type_mark_as_plugin_api (GST_TYPE_RESEMBLE_DETECT_ON_ERROR, 0);
   segmenter_quark = g_quark_from_static_string ("resembledetect-segmenter");
   GST_DEBUG_CATEGORY_INIT (gst_resemble_detect_sink_debug, "resembledetect", 0,
       "Resemble AI deepfake detection sink");
@@ -2680,6 +3008,10 @@ gst_resemble_detect_sink_init (GstResembleDetectSink * self)
   self->wait_on_eos = DEFAULT_WAIT_ON_EOS;
   self->keep_files = DEFAULT_KEEP_FILES;
   self->max_spool_bytes = DEFAULT_MAX_SPOOL_BYTES;
+  self->async = DEFAULT_ASYNC;
+  self->on_error = DEFAULT_ON_ERROR;
+  self->refused = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
+      g_free);
   self->next_batch_index = 1;
   /* A sink even before its splitmuxsinks exist (they come with the caps),
    * so that the pipeline waits for our EOS. */
@@ -2717,6 +3049,7 @@ gst_resemble_detect_sink_finalize (GObject * object)
   g_mutex_clear (&self->batch_lock);
   g_mutex_clear (&self->client_lock);
   g_hash_table_unref (self->file_counters);
+  g_hash_table_unref (self->refused);
   if (self->client_module)
     g_module_close (self->client_module);
   G_OBJECT_CLASS (parent_class)->finalize (object);

@@ -142,6 +142,8 @@ fake_destroy (RdClient * client)
 static const RdClientVTable fake_vtable = {
   fake_create, fake_start, fake_submit, fake_get_pending, fake_stop,
   fake_destroy,
+  /* it sends nothing: the element may run without a token */
+  FALSE,
 };
 
 G_MODULE_EXPORT const RdClientVTable *

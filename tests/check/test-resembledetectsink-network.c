@@ -626,6 +626,194 @@ GST_START_TEST (test_poll_timeout_is_an_error)
 
 GST_END_TEST;
 
+/* ---- settings that cannot work ------------------------------------------ */
+
+static guint
+requests_received (void)
+{
+  g_autoptr (JsonNode) root = stats ();
+
+  return json_object_get_int_member (json_object_get_object_member
+      (json_node_get_object (root), "requests"), "total");
+}
+
+/* Sets @pipeline to PLAYING, which must fail at once; returns the error
+ * the element posted. */
+static GError *
+error_at_start (GstElement * pipeline)
+{
+  g_autoptr (GstBus) bus = gst_element_get_bus (pipeline);
+  g_autoptr (GstMessage) msg = NULL;
+  GError *error = NULL;
+
+  fail_unless_equals_int (gst_element_set_state (pipeline, GST_STATE_PLAYING),
+      GST_STATE_CHANGE_FAILURE);
+  msg = gst_bus_pop_filtered (bus, GST_MESSAGE_ERROR);
+  fail_unless (msg != NULL, "the failed start posted no error");
+  fail_unless_equals_string (GST_OBJECT_NAME (GST_MESSAGE_SRC (msg)), "sink");
+  gst_message_parse_error (msg, &error, NULL);
+  gst_element_set_state (pipeline, GST_STATE_NULL);
+  return error;
+}
+
+static GstElement *
+snapshot_pipeline (const gchar * props)
+{
+  g_autofree gchar *location = g_build_filename (spool, "spool", NULL);
+  g_autofree gchar *desc = g_strdup_printf (SNAPSHOTS (2) " ! "
+      "resembledetectsink name=sink location=%s %s", location, props);
+  g_autoptr (GError) error = NULL;
+  GstElement *pipeline = gst_parse_launch (desc, &error);
+
+  fail_unless (pipeline != NULL, "%s", error ? error->message : "");
+  return pipeline;
+}
+
+/* A refused api-url must not leave the production default in place. */
+GST_START_TEST (test_a_refused_api_url_stops_the_element_at_start)
+{
+  g_autofree gchar *location = g_build_filename (spool, "spool", NULL);
+  g_autofree gchar *props = g_strdup_printf ("api-url=%s api-token=" TOKEN,
+      rd_emulator_get_base_url (emulator));
+  GstElement *pipeline = snapshot_pipeline (props);
+  GstElement *sink = gst_bin_get_by_name (GST_BIN (pipeline), "sink");
+  g_autoptr (GError) error = NULL;
+
+  ASSERT_WARNING (g_object_set (sink, "api-url", "ftp://127.0.0.1/x", NULL));
+  error = error_at_start (pipeline);
+  fail_unless (g_error_matches (error, GST_LIBRARY_ERROR,
+          GST_LIBRARY_ERROR_SETTINGS), "%s", error->message);
+  fail_unless (strstr (error->message, "api-url") != NULL, "%s",
+      error->message);
+  fail_unless (strstr (error->message, "ftp://127.0.0.1/x") != NULL);
+  /* nothing written, nothing sent */
+  fail_if (g_file_test (location, G_FILE_TEST_EXISTS));
+  fail_unless_equals_int (requests_received (), 0);
+
+  /* a valid value forgets the refusal */
+  g_object_set (sink, "api-url", rd_emulator_get_base_url (emulator), NULL);
+  fail_unless (gst_element_set_state (pipeline, GST_STATE_PAUSED) !=
+      GST_STATE_CHANGE_FAILURE);
+  gst_element_set_state (pipeline, GST_STATE_NULL);
+  gst_object_unref (sink);
+  gst_object_unref (pipeline);
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_settings_the_api_would_refuse_stop_the_element)
+{
+  g_autofree gchar *props = g_strdup_printf ("api-url=%s api-token=" TOKEN
+      " start-region=5 end-region=2", rd_emulator_get_base_url (emulator));
+  GstElement *pipeline = snapshot_pipeline (props);
+  g_autoptr (GError) error = error_at_start (pipeline);
+
+  fail_unless (g_error_matches (error, GST_LIBRARY_ERROR,
+          GST_LIBRARY_ERROR_SETTINGS), "%s", error->message);
+  fail_unless_equals_int (requests_received (), 0);
+  gst_object_unref (pipeline);
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_no_token_stops_the_element_at_start)
+{
+  g_autofree gchar *props = g_strdup_printf ("api-url=%s",
+      rd_emulator_get_base_url (emulator));
+  GstElement *pipeline;
+  g_autoptr (GError) error = NULL;
+
+  g_unsetenv ("RESEMBLE_API_TOKEN");
+  pipeline = snapshot_pipeline (props);
+  error = error_at_start (pipeline);
+  fail_unless (g_error_matches (error, GST_RESOURCE_ERROR,
+          GST_RESOURCE_ERROR_NOT_AUTHORIZED), "%s", error->message);
+  fail_unless (strstr (error->message, "RESEMBLE_API_TOKEN") != NULL);
+  fail_unless_equals_int (requests_received (), 0);
+  gst_object_unref (pipeline);
+}
+
+GST_END_TEST;
+
+/* A batch the API never saw stays closed, with its files, for the next run
+ * to send. */
+static void
+assert_batch_kept_closed (const GstStructure * error)
+{
+  g_autoptr (RdBatch) batch = read_batch (get_uint (error, "index"));
+
+  fail_unless_equals_int (get_uint (error, "http-status"), 0);
+  fail_unless_equals_int (batch->state, RD_BATCH_STATE_CLOSED);
+  fail_unless (batch->files->len > 0);
+  for (guint i = 0; i < batch->files->len; i++) {
+    g_autofree gchar *path = rd_batch_file_path (batch, batch->files->pdata[i]);
+    fail_unless (g_file_test (path, G_FILE_TEST_EXISTS), "%s lost", path);
+  }
+}
+
+/* A loopback port where nothing listens. */
+static gchar *
+unreachable_api_url (void)
+{
+  g_autoptr (GSocket) socket = g_socket_new (G_SOCKET_FAMILY_IPV4,
+      G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP, NULL);
+  g_autoptr (GInetAddress) loopback =
+      g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
+  g_autoptr (GSocketAddress) any = g_inet_socket_address_new (loopback, 0);
+  g_autoptr (GSocketAddress) bound = NULL;
+
+  fail_unless (g_socket_bind (socket, any, FALSE, NULL));
+  bound = g_socket_get_local_address (socket, NULL);
+  /* closed when @socket goes: connections to it are refused */
+  return g_strdup_printf ("http://127.0.0.1:%u/api/v2",
+      g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (bound)));
+}
+
+GST_START_TEST (test_on_error_error_makes_a_failed_batch_an_element_error)
+{
+  g_autofree gchar *url = unreachable_api_url ();
+  g_autofree gchar *props = g_strdup_printf ("api-url=%s max-retries=0 "
+      "on-error=error", url);
+  g_autoptr (GError) gerror = NULL;
+  const GstStructure *error;
+  guint error_at = 0;
+  Run r;
+
+  run (&r, SNAPSHOTS (2), props);
+  fail_unless (r.error != NULL, "an unreachable API ended quietly");
+  gst_message_parse_error (r.error, &gerror, NULL);
+  fail_unless (g_error_matches (gerror, GST_RESOURCE_ERROR,
+          GST_RESOURCE_ERROR_WRITE), "%s", gerror->message);
+  /* the batch's own message came first, and the batch is kept */
+  error = nth (&r, "resemble-detect-batch-error", 0, &error_at);
+  fail_unless (error != NULL);
+  for (guint i = 0; i < error_at; i++)
+    fail_if (GST_MESSAGE_TYPE (r.messages->pdata[i]) == GST_MESSAGE_ERROR);
+  assert_batch_kept_closed (error);
+  run_clear (&r);
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_on_error_warn_lets_the_pipeline_go_on)
+{
+  g_autofree gchar *url = unreachable_api_url ();
+  g_autofree gchar *props = g_strdup_printf ("api-url=%s max-retries=0", url);
+  guint warnings = 0;
+  Run r;
+
+  run (&r, SNAPSHOTS (2), props);
+  fail_unless (r.error == NULL);
+  fail_unless (r.eos);
+  for (guint i = 0; i < r.messages->len; i++)
+    warnings += GST_MESSAGE_TYPE (r.messages->pdata[i]) == GST_MESSAGE_WARNING;
+  fail_unless_equals_int (warnings, 1);
+  assert_batch_kept_closed (only_error (&r));
+  run_clear (&r);
+}
+
+GST_END_TEST;
+
 /* ---- faults -------------------------------------------------------------- */
 
 typedef struct
@@ -885,6 +1073,12 @@ resembledetectsink_network_suite (void)
   tcase_add_test (tc, test_403_carries_the_intelligence_limit);
   tcase_add_test (tc, test_404_while_polling_a_resumed_batch);
   tcase_add_test (tc, test_poll_timeout_is_an_error);
+  tcase_add_test (tc, test_a_refused_api_url_stops_the_element_at_start);
+  tcase_add_test (tc, test_settings_the_api_would_refuse_stop_the_element);
+  tcase_add_test (tc, test_no_token_stops_the_element_at_start);
+  tcase_add_test (tc,
+      test_on_error_error_makes_a_failed_batch_an_element_error);
+  tcase_add_test (tc, test_on_error_warn_lets_the_pipeline_go_on);
   tcase_add_loop_test (tc, test_transient_faults_are_retried, 0,
       G_N_ELEMENTS (retried_faults));
   tcase_add_test (tc, test_drop_after_body_is_an_unknown_outcome);

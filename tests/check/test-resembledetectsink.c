@@ -961,6 +961,36 @@ GST_START_TEST (test_invalid_property_values_are_refused)
 
 GST_END_TEST;
 
+/* What gst-inspect-1.0 shows: the messages, and where batches go unless
+ * api-url says otherwise. */
+GST_START_TEST (test_inspect_names_the_messages_and_the_production_default)
+{
+  g_autoptr (GstElementFactory) factory =
+      gst_element_factory_find ("resembledetectsink");
+  const gchar *messages[] = { "resemble-detect-batch-closed",
+    "resemble-detect-batch-submitted", "resemble-detect-batch-status",
+    "resemble-detect-result", "resemble-detect-batch-done",
+    "resemble-detect-batch-error", "resemble-detect-spool-full",
+  };
+  const gchar *description;
+  GstElement *sink;
+  GParamSpec *pspec;
+
+  fail_unless (factory != NULL);
+  description = gst_element_factory_get_metadata (factory,
+      GST_ELEMENT_METADATA_DESCRIPTION);
+  for (guint i = 0; i < G_N_ELEMENTS (messages); i++)
+    fail_unless (strstr (description, messages[i]) != NULL, "%s is not in "
+        "the description", messages[i]);
+  fail_unless (strstr (description, "https://app.resemble.ai/api/v2"));
+  sink = gst_element_factory_create (factory, NULL);
+  pspec = g_object_class_find_property (G_OBJECT_GET_CLASS (sink), "api-url");
+  fail_unless (strstr (g_param_spec_get_blurb (pspec), "production") != NULL);
+  gst_object_unref (sink);
+}
+
+GST_END_TEST;
+
 GST_START_TEST (test_pads_link_without_naming_them)
 {
   GstElement *pipeline;
@@ -1494,6 +1524,8 @@ resembledetectsink_suite (void)
   tcase_add_test (tc, test_spool_full_skips_new_files_with_a_message);
   tcase_add_test (tc, test_invalid_property_values_are_refused);
   tcase_add_test (tc, test_pads_link_without_naming_them);
+  tcase_add_test (tc,
+      test_inspect_names_the_messages_and_the_production_default);
   tcase_add_test (tc, test_state_cycles_leak_no_fd_or_thread);
   tcase_add_test (tc, test_second_run_continues_batch_numbering);
   tcase_add_test (tc, test_flushing_seek_keeps_segmenting);

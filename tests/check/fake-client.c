@@ -1,10 +1,14 @@
 /* A network client module without a network, for the element tests: it
- * takes batches on its own thread and, unless told to hold them, reports
- * each one done at once (leaving its manifest and files alone). Held
- * batches wait for fake_client_finish_all(), so a test can drive EOS
- * without a server. Loaded through GST_RESEMBLEDETECT_CLIENT_MODULE. */
+ * takes batches on its own thread and, as the real client does, accepts
+ * each one (uuids, manifest "submitted", the submitted report) and, unless
+ * told to hold them, reports it done at once (manifest "done"; the files
+ * are left alone, for the tests to read). Held batches wait for
+ * fake_client_finish_all(), so a test can drive EOS without a server.
+ * Loaded through GST_RESEMBLEDETECT_CLIENT_MODULE. Anything that needs the
+ * real client's behaviour is tested against the emulator instead. */
 #include <gmodule.h>
 #include "client.h"
+#include "manifest.h"
 
 struct _RdClient
 {
@@ -23,14 +27,31 @@ static RdClient *fake_current;
 static gboolean fake_hold;
 
 static void
+report_submitted (RdClient * client, RdBatch * batch)
+{
+  /* a batch resumed from a spool may have been accepted before */
+  if (batch->uuid)
+    return;
+  batch->uuid = g_strdup_printf ("fake-%06u", batch->index);
+  for (guint i = 0; i < batch->files->len; i++) {
+    RdBatchFile *file = batch->files->pdata[i];
+    file->detect_uuid = g_strdup_printf ("fake-%06u-%03u", batch->index, i);
+  }
+  batch->state = RD_BATCH_STATE_SUBMITTED;
+  rd_manifest_write (batch, NULL);
+  client->callbacks.submitted (batch, client->user_data);
+}
+
+static void
 report_done (RdClient * client, RdBatch * batch)
 {
   g_autoptr (GPtrArray) results = g_ptr_array_new ();
   guint pending;
 
-  batch->uuid = g_strdup_printf ("fake-%06u", batch->index);
+  batch->state = RD_BATCH_STATE_DONE;
   batch->status = g_strdup ("completed");
   batch->completed_count = batch->files->len;
+  rd_manifest_write (batch, NULL);
   g_mutex_lock (&client->lock);
   pending = --client->pending;
   g_mutex_unlock (&client->lock);
@@ -49,6 +70,7 @@ fake_thread (gpointer data)
   while ((item = g_async_queue_pop (client->incoming)) != client) {
     gboolean hold;
 
+    report_submitted (client, item);
     g_mutex_lock (&fake_lock);
     hold = fake_hold;
     g_mutex_unlock (&fake_lock);

@@ -17,4 +17,22 @@ gboolean rd_check_have_elements (const gchar * names);
  * (CI, where every plugin is installed); else 0. */
 int rd_check_main (Suite * suite, const gchar * const *needed);
 
+/* The message contract of the element reference: for every "### `name`"
+ * section under "## Messages" of @doc_path, its field table. */
+typedef struct _RdCheckContract RdCheckContract;
+
+RdCheckContract *rd_check_contract_read (const gchar * doc_path);
+void rd_check_contract_free (RdCheckContract * contract);
+/* Names of the documented structures, owned by @contract: g_free() the
+ * array only. */
+const gchar **rd_check_contract_names (RdCheckContract * contract);
+/* Fails unless @s is a documented structure with every documented field
+ * (but the optional ones) of the documented type, and no other field
+ * (resemble-detect-result may carry the API's metrics besides; progress
+ * GstMessageProgress GStreamer's own fields). */
+void rd_check_contract_assert (RdCheckContract * contract,
+    const GstStructure * s);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (RdCheckContract, rd_check_contract_free)
+
 G_END_DECLS

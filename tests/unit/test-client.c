@@ -1531,10 +1531,12 @@ test_stop_in_the_middle_of_an_upload_is_prompt (Fixture * f, gconstpointer data)
   g_cond_broadcast (&f->rec.cond);
   g_mutex_unlock (&f->rec.lock);
 
+  /* a bound a user needs (stopping never waits for the network), generous
+   * for a loaded machine; that the upload was cut is last_sent below */
   start = g_get_monotonic_time ();
   rd_client_stop (f->client);
   elapsed = g_get_monotonic_time () - start;
-  g_assert_cmpint (elapsed, <, 2 * G_TIME_SPAN_SECOND);
+  g_assert_cmpint (elapsed, <, 20 * G_TIME_SPAN_SECOND);
   /* Stop is idempotent. */
   rd_client_stop (f->client);
 
@@ -1560,9 +1562,9 @@ test_stop_while_polling_keeps_the_batch_submitted (Fixture * f,
   gint64 deadline, start;
   Outcome *outcome;
 
-  rd_emulator_set_processing_time (f->emu, 60000);
-  f->config.poll_interval = 10 * GST_SECOND;
-  f->config.poll_max_interval = 10 * GST_SECOND;
+  rd_emulator_set_processing_time (f->emu, 600000);
+  f->config.poll_interval = 60 * GST_SECOND;
+  f->config.poll_max_interval = 60 * GST_SECOND;
   fixture_start (f);
   rd_client_submit (f->client, batch);
   deadline = g_get_monotonic_time () + WAIT_S * G_TIME_SPAN_SECOND;
@@ -1573,9 +1575,11 @@ test_stop_while_polling_keeps_the_batch_submitted (Fixture * f,
     g_assert_true (g_cond_wait_until (&f->rec.cond, &f->rec.lock, deadline));
   g_mutex_unlock (&f->rec.lock);
 
+  /* the next poll is 60 s away: a stop that waited for it would take that
+   * long; the bound is generous for a loaded machine */
   start = g_get_monotonic_time ();
   rd_client_stop (f->client);
-  g_assert_cmpint (g_get_monotonic_time () - start, <, 2 * G_TIME_SPAN_SECOND);
+  g_assert_cmpint (g_get_monotonic_time () - start, <, 20 * G_TIME_SPAN_SECOND);
   outcome = recorder_get (&f->rec, 41);
   g_assert_true (outcome->cancelled);
   manifest = read_manifest (dir);

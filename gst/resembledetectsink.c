@@ -1323,10 +1323,14 @@ stream_input_probe (GstPad * pad, GstPadProbeInfo * info, gpointer user_data)
     stream_record_input_locked (stream, buffer);
   prerolled = !stream->prerolled;
   stream->prerolled = TRUE;
-  prerolled = prerolled && preroll_check_locked (self);
-  STREAMS_UNLOCK (self);
-  if (prerolled)
+  /* Posted under the lock, as a base sink commits under its preroll lock:
+   * the PAUSED->PLAYING that the application starts when it sees the
+   * pipeline commit takes this lock too, so it cannot overtake the commit.
+   * (GstBin 1.22 otherwise loses track of having reached PLAYING, and then
+   * swallows every EOS.) */
+  if (prerolled && preroll_check_locked (self))
     gst_resemble_detect_sink_async_done (self);
+  STREAMS_UNLOCK (self);
 
   if (stream->appsink && is_data) {
     STREAMS_LOCK (self);
@@ -1589,7 +1593,6 @@ gst_resemble_detect_sink_release_pad (GstElement * element, GstPad * pad)
   Stream *stream = gst_pad_get_element_private (pad);
   GstElement *drop, *child;
   GstPad *eos_pad = NULL;
-  gboolean prerolled;
 
   /* a streaming thread waiting at the stream's gate must leave before the
    * pad can be deactivated */
@@ -1605,7 +1608,6 @@ gst_resemble_detect_sink_release_pad (GstElement * element, GstPad * pad)
     self->have_video = FALSE;
   drop = stream_detach_locked (self, stream, &eos_pad);
   /* the others no longer wait for it */
-  prerolled = preroll_check_locked (self);
   g_cond_broadcast (&self->streams_cond);
   STREAMS_UNLOCK (self);
 
@@ -1621,8 +1623,12 @@ gst_resemble_detect_sink_release_pad (GstElement * element, GstPad * pad)
   gst_element_remove_pad (element, pad);
   stream_free (stream);
   segmenters_update (self);
-  if (prerolled)
+  /* the preroll may have waited for this pad only (see stream_input_probe
+   * for why under the lock) */
+  STREAMS_LOCK (self);
+  if (preroll_check_locked (self))
     gst_resemble_detect_sink_async_done (self);
+  STREAMS_UNLOCK (self);
 }
 
 static Stream *

@@ -30,35 +30,50 @@ typedef struct
 {
   const gchar *name;
   const gchar *elements;
-  /* %1$s: the input directory; the sink is "s", linked last */
+  /* @INPUTS@: the input directory, @DELAY@: an element that slows the
+   * branch; the sink is "s", linked last */
   const gchar *audio_first;
   const gchar *video_first;     /* NULL: one pad only */
 } Shape;
 
 static const Shape shapes[] = {
+  /* no demuxer, no queue: the snapshot pad's own thread commits PAUSED */
+  {"jpeg-snapshots-only", "jpegenc",
+      "videotestsrc num-buffers=6 ! video/x-raw,width=64,height=48 ! "
+        "@DELAY@ jpegenc ! s.image_0", NULL},
   {"opus-audio-only", "decodebin opusenc wavparse",
-      "filesrc location=%1$s/speech.wav ! decodebin ! audioconvert ! "
-        "audioresample ! %2$s opusenc ! s.audio_0", NULL},
+      "filesrc location=@INPUTS@/speech.wav ! decodebin ! audioconvert ! "
+        "audioresample ! @DELAY@ opusenc ! s.audio_0", NULL},
   {"h264-aac-from-uridecodebin",
         "uridecodebin x264enc avenc_aac qtdemux avdec_h264",
-        "uridecodebin uri=file://%1$s/clip.mp4 name=d "
-        "d. ! queue ! audioconvert ! audioresample ! %2$s avenc_aac ! "
+        "uridecodebin uri=file://@INPUTS@/clip.mp4 name=d "
+        "d. ! queue ! audioconvert ! audioresample ! @DELAY@ avenc_aac ! "
         "s.audio_0 d. ! queue ! videoconvert ! x264enc tune=zerolatency "
         "speed-preset=ultrafast ! s.video",
-      "uridecodebin uri=file://%1$s/clip.mp4 name=d "
+      "uridecodebin uri=file://@INPUTS@/clip.mp4 name=d "
         "d. ! queue ! videoconvert ! x264enc tune=zerolatency "
         "speed-preset=ultrafast ! s.video d. ! queue ! audioconvert ! "
-        "audioresample ! %2$s avenc_aac ! s.audio_0"},
+        "audioresample ! @DELAY@ avenc_aac ! s.audio_0"},
   {"snapshots-and-mp3", "uridecodebin jpegenc lamemp3enc videorate",
-        "uridecodebin uri=file://%1$s/clip.mp4 name=d "
-        "d. ! queue ! audioconvert ! %2$s lamemp3enc ! s.audio_0 "
+        "uridecodebin uri=file://@INPUTS@/clip.mp4 name=d "
+        "d. ! queue ! audioconvert ! @DELAY@ lamemp3enc ! s.audio_0 "
         "d. ! queue ! videoconvert ! videorate ! video/x-raw,framerate=1/1 ! "
         "jpegenc ! s.image_0",
-      "uridecodebin uri=file://%1$s/clip.mp4 name=d "
+      "uridecodebin uri=file://@INPUTS@/clip.mp4 name=d "
         "d. ! queue ! videoconvert ! videorate ! video/x-raw,framerate=1/1 ! "
-        "jpegenc ! s.image_0 d. ! queue ! audioconvert ! %2$s lamemp3enc ! "
+        "jpegenc ! s.image_0 d. ! queue ! audioconvert ! @DELAY@ lamemp3enc ! "
         "s.audio_0"},
 };
+
+static gchar *
+fill_in (const gchar * shape, const gchar * delay)
+{
+  g_autoptr (GString) desc = g_string_new (shape);
+
+  g_string_replace (desc, "@INPUTS@", inputs ? inputs : "", 0);
+  g_string_replace (desc, "@DELAY@", delay, 0);
+  return g_string_free (g_steal_pointer (&desc), FALSE);
+}
 
 static void
 make_inputs (void)
@@ -199,8 +214,8 @@ GST_START_TEST (test_every_pipeline_shape_reaches_eos_every_time)
     Ending end = { 0, };
     gboolean ended;
 
-    branches = g_strdup_printf (video_first ? shape->video_first :
-        shape->audio_first, inputs, delay);
+    branches = fill_in (video_first ? shape->video_first : shape->audio_first,
+        delay);
     desc = g_strdup_printf ("%s resembledetectsink name=s api-url=%s "
         "api-token=" TOKEN " location=%s segment-duration=1000000000 "
         "max-files=2 poll-interval=1000000000 wait-on-eos=%s", branches,

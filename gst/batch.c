@@ -11,7 +11,6 @@
 #define DIR_NAME_PREFIX "batch-"
 
 /* *INDENT-OFF* */
-G_DEFINE_QUARK (rd-error-quark, rd_error);
 /* *INDENT-ON* */
 
 typedef struct

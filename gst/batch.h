@@ -3,6 +3,7 @@
 #pragma once
 
 #include <glib.h>
+#include "errors.h"
 #include "settings.h"
 
 G_BEGIN_DECLS
@@ -10,15 +11,6 @@ G_BEGIN_DECLS
 #define RD_BATCH_MAX_FILES 50
 #define RD_BATCH_MAX_BYTES G_GUINT64_CONSTANT (500000000)
 #define RD_TIME_NONE G_MAXUINT64
-
-#define RD_ERROR (rd_error_quark ())
-GQuark rd_error_quark (void);
-
-typedef enum {
-  RD_ERROR_INVALID,             /* what the API would refuse with a 400 */
-  RD_ERROR_TOO_LARGE,
-  RD_ERROR_FORMAT,              /* a malformed manifest or API answer */
-} RdErrorCode;
 
 typedef enum {
   RD_MEDIA_TYPE_AUDIO,

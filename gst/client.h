@@ -1,8 +1,8 @@
 /* The API client: one network thread with its own GMainContext and
  * SoupSession that submits closed batches, follows them to a terminal state,
  * fetches each file's verdict, and retries what is safe to retry. The element
- * talks to it only through this header; the client is the only file that
- * knows HTTP. Callbacks run on the client's thread. */
+ * talks to it only through this header; the client (client*.c) is the only
+ * code that speaks HTTP. Callbacks run on the client's thread. */
 #pragma once
 
 #include <gst/gst.h>
@@ -89,28 +89,5 @@ typedef struct {
 
 #define RD_CLIENT_VTABLE_SYMBOL "rd_client_get_vtable"
 typedef const RdClientVTable *(*RdClientGetVTableFunc) (void);
-
-/* ---- pure rules, exposed for unit tests ---- */
-
-typedef enum {
-  RD_RETRY_NO,                  /* final answer */
-  RD_RETRY_YES,                 /* safe to send again */
-  RD_RETRY_UNKNOWN_OUTCOME,     /* a POST that may have created a batch */
-} RdRetryDecision;
-
-/* @http_status 0: a transport failure (@error set). @body_sent: the whole
- * request body was written before the failure. */
-RdRetryDecision rd_client_classify (gboolean is_post, guint http_status,
-    const GError * error, gboolean body_sent);
-
-/* Delay before retry @attempt (1-based): Retry-After when the server gave
- * one (seconds or HTTP date), else exponential backoff from 1 s with
- * jitter, capped at 60 s. @random is in [0, 1). */
-GstClockTime rd_client_retry_delay (guint attempt, const gchar * retry_after,
-    gdouble random);
-
-/* Next poll interval: 1.5x the previous, capped. */
-GstClockTime rd_client_next_poll_interval (GstClockTime previous,
-    GstClockTime max);
 
 G_END_DECLS

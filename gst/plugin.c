@@ -6,13 +6,14 @@
 
 #include <gst/gst.h>
 #include "resembledetectsink.h"
+#include "client-module.h"
 
 static gboolean
 plugin_init (GstPlugin * plugin)
 {
   /* the element's network client links libsoup3, which aborts a process
    * that has libsoup2 loaded: better no element than a crash later */
-  if (gst_resemble_detect_sink_libsoup2_loaded ()) {
+  if (rd_client_module_libsoup2_loaded ()) {
     GST_ERROR ("resembledetect: libsoup2 is loaded in this process and the "
         "plugin needs libsoup3, which cannot run beside it; not registering "
         "resembledetectsink");

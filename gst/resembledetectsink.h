@@ -11,6 +11,4 @@ G_DECLARE_FINAL_TYPE (GstResembleDetectSink, gst_resemble_detect_sink,
 
 GST_ELEMENT_REGISTER_DECLARE (resembledetectsink);
 
-gboolean gst_resemble_detect_sink_libsoup2_loaded (void);
-
 G_END_DECLS

@@ -12,10 +12,6 @@
 
 G_BEGIN_DECLS
 
-/* Longest http(s) URL copied into a result; longer ones and data: URIs are
- * dropped so that bus messages stay small. */
-#define RD_RESULTS_MAX_URL_LENGTH 2048
-
 typedef struct {
   gchar *uuid;
   /* "processing" | "completed" | "partially_failed" | "failed" | other as

@@ -5,7 +5,7 @@
  * text that reads back to the same value. */
 
 #include "settings.h"
-#include "batch.h"
+#include "errors.h"
 
 #include <math.h>
 #include <string.h>

@@ -1,14 +1,14 @@
-/* Tests of the API client: its pure rules (which failure is retried, how
- * long to wait, how polling backs off) and its behaviour end to end against
- * an embedded emulator on a free loopback port: uploads in both modes,
- * every documented error, injected faults, the in-flight limit, stopping in
- * the middle of an upload, the order of a batch's last callbacks, and the
- * token staying out of everything it writes. A small stand-in server gives
- * the answers the emulator does not (an error echoing the token, fewer
- * detect uuids than files). Callbacks arrive on the client's thread and are
- * recorded under a lock; the test thread waits for them on a condition with
- * a deadline. */
+/* Tests of the API client end to end against an embedded emulator on a
+ * free loopback port: uploads in both modes, every documented error,
+ * injected faults, the in-flight limit, stopping in the middle of an
+ * upload, the order of a batch's last callbacks, and the token staying out
+ * of everything it writes (its retry rules are tested in test-retry.c). A
+ * small stand-in server gives the answers the emulator does not (an error
+ * echoing the token, fewer detect uuids than files). Callbacks arrive on
+ * the client's thread and are recorded under a lock; the test thread waits
+ * for them on a condition with a deadline. */
 #include "client.h"
+#include "client-private.h"
 #include "emulator.h"
 #include "manifest.h"
 
@@ -602,172 +602,6 @@ read_manifest (const gchar * dir)
   g_assert_no_error (error);
   g_assert_nonnull (batch);
   return batch;
-}
-
-/* ---- pure rules ---- */
-
-static void
-test_classify_table (void)
-{
-  g_autoptr (GError) refused = g_error_new_literal (G_IO_ERROR,
-      G_IO_ERROR_CONNECTION_REFUSED, "refused");
-  g_autoptr (GError) closed = g_error_new_literal (G_IO_ERROR,
-      G_IO_ERROR_CONNECTION_CLOSED, "closed");
-  g_autoptr (GError) resolver = g_error_new_literal (G_RESOLVER_ERROR,
-      G_RESOLVER_ERROR_NOT_FOUND, "no such host");
-  g_autoptr (GError) tls = g_error_new_literal (G_TLS_ERROR,
-      G_TLS_ERROR_BAD_CERTIFICATE, "bad certificate");
-  g_autoptr (GError) cancelled = g_error_new_literal (G_IO_ERROR,
-      G_IO_ERROR_CANCELLED, "cancelled");
-  g_autoptr (GError) changed = g_error_new_literal (G_IO_ERROR,
-      G_IO_ERROR_INVALID_DATA, "file changed size");
-  static const guint final_4xx[] = { 400, 401, 402, 403, 404, 409, 413, 422 };
-  guint i;
-
-  /* GET: any transport failure, 408, 429 and 5xx are retried. */
-  g_assert_cmpint (rd_client_classify (FALSE, 0, refused, FALSE), ==,
-      RD_RETRY_YES);
-  g_assert_cmpint (rd_client_classify (FALSE, 0, closed, TRUE), ==,
-      RD_RETRY_YES);
-  g_assert_cmpint (rd_client_classify (FALSE, 0, resolver, FALSE), ==,
-      RD_RETRY_YES);
-  g_assert_cmpint (rd_client_classify (FALSE, 0, tls, FALSE), ==, RD_RETRY_YES);
-  g_assert_cmpint (rd_client_classify (FALSE, 0, cancelled, FALSE), ==,
-      RD_RETRY_NO);
-  g_assert_cmpint (rd_client_classify (FALSE, 408, NULL, TRUE), ==,
-      RD_RETRY_YES);
-  g_assert_cmpint (rd_client_classify (FALSE, 429, NULL, TRUE), ==,
-      RD_RETRY_YES);
-  for (i = 500; i <= 504; i++)
-    g_assert_cmpint (rd_client_classify (FALSE, i, NULL, TRUE), ==,
-        RD_RETRY_YES);
-  for (i = 0; i < G_N_ELEMENTS (final_4xx); i++)
-    g_assert_cmpint (rd_client_classify (FALSE, final_4xx[i], NULL, TRUE),
-        ==, RD_RETRY_NO);
-  g_assert_cmpint (rd_client_classify (FALSE, 200, NULL, TRUE), ==,
-      RD_RETRY_NO);
-
-  /* POST, transport failures: safe only while the body was not all sent. */
-  g_assert_cmpint (rd_client_classify (TRUE, 0, refused, FALSE), ==,
-      RD_RETRY_YES);
-  g_assert_cmpint (rd_client_classify (TRUE, 0, resolver, FALSE), ==,
-      RD_RETRY_YES);
-  g_assert_cmpint (rd_client_classify (TRUE, 0, tls, FALSE), ==, RD_RETRY_YES);
-  g_assert_cmpint (rd_client_classify (TRUE, 0, closed, FALSE), ==,
-      RD_RETRY_YES);
-  g_assert_cmpint (rd_client_classify (TRUE, 0, closed, TRUE), ==,
-      RD_RETRY_UNKNOWN_OUTCOME);
-  g_assert_cmpint (rd_client_classify (TRUE, 0, cancelled, FALSE), ==,
-      RD_RETRY_NO);
-  /* A file of the batch that changed under us: sending again cannot help. */
-  g_assert_cmpint (rd_client_classify (TRUE, 0, changed, FALSE), ==,
-      RD_RETRY_NO);
-
-  /* POST, answers: refused before accepting. */
-  g_assert_cmpint (rd_client_classify (TRUE, 429, NULL, TRUE), ==,
-      RD_RETRY_YES);
-  g_assert_cmpint (rd_client_classify (TRUE, 503, NULL, TRUE), ==,
-      RD_RETRY_YES);
-  g_assert_cmpint (rd_client_classify (TRUE, 408, NULL, FALSE), ==,
-      RD_RETRY_YES);
-  /* 500/502/504 after the body: may have created the batch. */
-  g_assert_cmpint (rd_client_classify (TRUE, 500, NULL, TRUE), ==,
-      RD_RETRY_UNKNOWN_OUTCOME);
-  g_assert_cmpint (rd_client_classify (TRUE, 502, NULL, TRUE), ==,
-      RD_RETRY_UNKNOWN_OUTCOME);
-  g_assert_cmpint (rd_client_classify (TRUE, 504, NULL, TRUE), ==,
-      RD_RETRY_UNKNOWN_OUTCOME);
-  /* ... and before it (Expect: 100-continue refused): nothing created. */
-  g_assert_cmpint (rd_client_classify (TRUE, 500, NULL, FALSE), ==,
-      RD_RETRY_YES);
-  g_assert_cmpint (rd_client_classify (TRUE, 502, NULL, FALSE), ==,
-      RD_RETRY_YES);
-  /* Final answers. */
-  for (i = 0; i < G_N_ELEMENTS (final_4xx); i++)
-    g_assert_cmpint (rd_client_classify (TRUE, final_4xx[i], NULL, TRUE), ==,
-        RD_RETRY_NO);
-  g_assert_cmpint (rd_client_classify (TRUE, 202, NULL, TRUE), ==, RD_RETRY_NO);
-}
-
-static void
-test_retry_delay_honours_retry_after_seconds (void)
-{
-  g_assert_cmpuint (rd_client_retry_delay (1, "7", 0.9), ==, 7 * GST_SECOND);
-  g_assert_cmpuint (rd_client_retry_delay (5, " 2 ", 0.0), ==, 2 * GST_SECOND);
-  g_assert_cmpuint (rd_client_retry_delay (1, "0", 0.5), ==, 0);
-  /* Absurd values are capped rather than stalling the batch for days. */
-  g_assert_cmpuint (rd_client_retry_delay (1, "999999", 0.5), ==,
-      600 * GST_SECOND);
-}
-
-static void
-test_retry_delay_honours_retry_after_http_date (void)
-{
-  g_autoptr (GDateTime) now = g_date_time_new_now_utc ();
-  g_autoptr (GDateTime) later = g_date_time_add_seconds (now, 30);
-  g_autoptr (GDateTime) earlier = g_date_time_add_seconds (now, -30);
-  g_autofree gchar *later_str = soup_date_time_to_string (later,
-      SOUP_DATE_HTTP);
-  g_autofree gchar *earlier_str = soup_date_time_to_string (earlier,
-      SOUP_DATE_HTTP);
-  GstClockTime delay;
-
-  delay = rd_client_retry_delay (1, later_str, 0.0);
-  g_assert_cmpuint (delay, >=, 28 * GST_SECOND);
-  g_assert_cmpuint (delay, <=, 30 * GST_SECOND);
-  g_assert_cmpuint (rd_client_retry_delay (1, earlier_str, 0.0), ==, 0);
-}
-
-static void
-test_retry_delay_without_retry_after_is_exponential_with_jitter (void)
-{
-  guint attempt;
-
-  for (attempt = 1; attempt <= 6; attempt++) {
-    GstClockTime base = GST_SECOND << (attempt - 1);
-
-    g_assert_cmpuint (rd_client_retry_delay (attempt, NULL, 0.0), ==, base / 2);
-    g_assert_cmpuint (rd_client_retry_delay (attempt, NULL, 0.999), <, base);
-    g_assert_cmpuint (rd_client_retry_delay (attempt, NULL, 0.999), >=,
-        base * 99 / 100);
-  }
-  /* A Retry-After that is neither form falls back to the backoff. */
-  g_assert_cmpuint (rd_client_retry_delay (2, "soon", 0.0), ==, GST_SECOND);
-}
-
-static void
-test_retry_delay_is_capped_at_60_s (void)
-{
-  g_assert_cmpuint (rd_client_retry_delay (7, NULL, 0.999), <, 60 * GST_SECOND);
-  g_assert_cmpuint (rd_client_retry_delay (7, NULL, 0.0), ==, 30 * GST_SECOND);
-  g_assert_cmpuint (rd_client_retry_delay (1000, NULL, 0.999), <,
-      60 * GST_SECOND);
-  g_assert_cmpuint (rd_client_retry_delay (G_MAXUINT, NULL, 0.0), ==,
-      30 * GST_SECOND);
-}
-
-static void
-test_poll_interval_backs_off_to_its_cap (void)
-{
-  GstClockTime max = 30 * GST_SECOND;
-  GstClockTime interval = 2 * GST_SECOND;
-
-  g_assert_cmpuint (rd_client_next_poll_interval (interval, max), ==,
-      3 * GST_SECOND);
-  g_assert_cmpuint (rd_client_next_poll_interval (3 * GST_SECOND, max), ==,
-      4500 * GST_MSECOND);
-  g_assert_cmpuint (rd_client_next_poll_interval (25 * GST_SECOND, max), ==,
-      max);
-  g_assert_cmpuint (rd_client_next_poll_interval (max, max), ==, max);
-  g_assert_cmpuint (rd_client_next_poll_interval (40 * GST_SECOND, max), ==,
-      max);
-  while (interval < max) {
-    GstClockTime next = rd_client_next_poll_interval (interval, max);
-
-    g_assert_cmpuint (next, >, interval);
-    interval = next;
-  }
-  g_assert_cmpuint (interval, ==, max);
 }
 
 /* ---- end to end ---- */
@@ -2195,6 +2029,42 @@ test_files_without_a_detect_uuid_are_kept (Fixture * f, gconstpointer data)
   g_assert_cmpint (manifest->state, ==, RD_BATCH_STATE_DONE);
 }
 
+/* ---- reading Retry-After ---- */
+
+static void
+test_retry_after_is_read_as_seconds (void)
+{
+  g_assert_cmpuint (rd_response_parse_retry_after ("7"), ==, 7 * GST_SECOND);
+  g_assert_cmpuint (rd_response_parse_retry_after (" 2 "), ==, 2 * GST_SECOND);
+  g_assert_cmpuint (rd_response_parse_retry_after ("0"), ==, 0);
+  /* absurd values are kept for the policy to cap */
+  g_assert_cmpuint (rd_response_parse_retry_after ("999999"), ==,
+      999999 * GST_SECOND);
+  g_assert_cmpuint (rd_response_parse_retry_after (NULL), ==,
+      GST_CLOCK_TIME_NONE);
+  /* neither form: none (the backoff applies) */
+  g_assert_cmpuint (rd_response_parse_retry_after ("soon"), ==,
+      GST_CLOCK_TIME_NONE);
+}
+
+static void
+test_retry_after_is_read_as_an_http_date (void)
+{
+  g_autoptr (GDateTime) now = g_date_time_new_now_utc ();
+  g_autoptr (GDateTime) later = g_date_time_add_seconds (now, 30);
+  g_autoptr (GDateTime) earlier = g_date_time_add_seconds (now, -30);
+  g_autofree gchar *later_str = soup_date_time_to_string (later,
+      SOUP_DATE_HTTP);
+  g_autofree gchar *earlier_str = soup_date_time_to_string (earlier,
+      SOUP_DATE_HTTP);
+  GstClockTime delay;
+
+  delay = rd_response_parse_retry_after (later_str);
+  g_assert_cmpuint (delay, >=, 28 * GST_SECOND);
+  g_assert_cmpuint (delay, <=, 30 * GST_SECOND);
+  g_assert_cmpuint (rd_response_parse_retry_after (earlier_str), ==, 0);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -2204,17 +2074,10 @@ main (int argc, char **argv)
 #define ADD(path, func) g_test_add ("/client/" path, Fixture, NULL, \
     fixture_setup, func, fixture_teardown)
 
-  g_test_add_func ("/client/classify-table", test_classify_table);
-  g_test_add_func ("/client/retry-delay/honours-retry-after-seconds",
-      test_retry_delay_honours_retry_after_seconds);
-  g_test_add_func ("/client/retry-delay/honours-retry-after-http-date",
-      test_retry_delay_honours_retry_after_http_date);
-  g_test_add_func ("/client/retry-delay/exponential-with-jitter",
-      test_retry_delay_without_retry_after_is_exponential_with_jitter);
-  g_test_add_func ("/client/retry-delay/capped-at-60-s",
-      test_retry_delay_is_capped_at_60_s);
-  g_test_add_func ("/client/poll-interval/backs-off-to-its-cap",
-      test_poll_interval_backs_off_to_its_cap);
+  g_test_add_func ("/client/retry-after/seconds",
+      test_retry_after_is_read_as_seconds);
+  g_test_add_func ("/client/retry-after/http-date",
+      test_retry_after_is_read_as_an_http_date);
 
   ADD ("files-mode/end-to-end", test_files_mode_end_to_end);
   ADD ("files-mode/keep-files", test_keep_files_keeps_them_after_done);

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "results.h"
+#include "api-json.h"
 
 #define EPSILON 1e-9
 
@@ -235,7 +236,7 @@ static void
 test_urls_kept_only_when_short_http (void)
 {
   g_autofree gchar *long_url = g_strdup_printf ("https://example.com/%0*d",
-      RD_RESULTS_MAX_URL_LENGTH, 0);
+      RD_JSON_MAX_URL_LENGTH, 0);
   g_autofree gchar *json = g_strdup_printf ("{\"item\": {\"uuid\": \"u\", "
       "\"media_type\": \"image\", \"status\": \"completed\", "
       "\"image_metrics\": {\"label\": \"Real\", \"score\": 0.1, "

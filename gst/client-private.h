@@ -1,0 +1,222 @@
+/* What the files of the API client share, and nothing else includes (but
+ * the client's unit test): the client, its jobs (one per batch) and the
+ * answers of its requests, and the functions that cross from one file to
+ * the next. The files are layers, and calls only go down:
+ *
+ *   client.c           the thread, its GMainContext, the queue and its
+ *                      pump, the public API and the vtable
+ *   client-submit.c    the POST and its answer
+ *   client-follow.c    polling, the poll timeout, fetching verdicts
+ *   client-job.c       a job's life: new and free, manifests, requests
+ *                      and timers, retries, its end, the pending count
+ *   client-response.c  reading answers, taking the token out
+ *   retry.c            what is retried and after how long (pure)
+ *
+ * A file calls only the files below it, never one above. Where a lower
+ * layer must reach a higher one it goes through a function pointer the
+ * higher one set: client->slot_freed (client.c's pump, when a job gives
+ * back its slot) and a job's resend (the POST or the poll that
+ * rd_job_retry() sends again). Everything here runs on the client's thread
+ * unless a comment says otherwise. */
+#pragma once
+
+#include <libsoup/soup.h>
+
+#include "client.h"
+#include "results.h"
+#include "retry.h"
+
+G_BEGIN_DECLS
+
+G_GNUC_INTERNAL GST_DEBUG_CATEGORY_EXTERN (rd_client_debug);
+#define GST_CAT_DEFAULT rd_client_debug
+
+typedef enum {
+  JOB_QUEUED,
+  JOB_POSTING,
+  JOB_POLLING,
+  JOB_FETCHING,
+} JobPhase;
+
+typedef struct _Job Job;
+
+/* Sends a job's POST or poll (again). */
+typedef void (*JobSendFunc) (Job * job);
+
+/* The one reason of every batch that ends because the client stopped. */
+#define CANCELLED_REASON "cancelled: the client was stopped"
+
+/* One file's verdict being fetched. */
+typedef struct {
+  Job *job;
+  guint index;
+  guint failures;
+  SoupMessage *msg;             /* the GET in flight */
+  GSource *timer;               /* waiting to retry */
+  GstStructure *result;         /* set once known */
+} Fetch;
+
+struct _Job {
+  RdClient *client;
+  RdBatch *batch;
+  JobPhase phase;
+  gboolean in_flight;           /* counted in client->in_flight */
+  guint n_requests;             /* requests whose callback has not run */
+
+  /* the POST or poll of this batch */
+  SoupMessage *msg;
+  GSource *timer;               /* retry or next poll */
+  guint failures;               /* consecutive failed attempts */
+  JobSendFunc resend;           /* what the retry timer sends again */
+
+  /* upload */
+  gboolean body_sent;           /* "wrote-body" fired for this attempt */
+  guint64 body_length;
+  guint64 body_written;
+  gint64 last_progress_us;
+
+  /* polling */
+  gint64 accepted_us;           /* monotonic; the poll timeout counts from it */
+  GstClockTime poll_interval;
+
+  /* verdicts */
+  Fetch *fetches;               /* one per file */
+  guint next_fetch;             /* next file to start fetching */
+  guint fetches_active;         /* in flight or waiting to retry */
+  guint fetches_done;
+  guint next_report;            /* results are reported in file order */
+};
+
+struct _RdClient {
+  /* configuration, read-only after rd_client_new() */
+  gchar *api_url;               /* without a trailing '/' */
+  gchar *token;
+  gchar *user_agent;
+  guint max_retries;
+  guint max_in_flight;
+  GstClockTime poll_interval;
+  GstClockTime poll_max_interval;
+  GstClockTime poll_timeout;
+  gboolean fetch_results;
+  gboolean keep_files;
+  RdClientCallbacks callbacks;
+  gpointer user_data;
+
+  GMainContext *context;
+  GMainLoop *loop;
+  GCancellable *cancellable;
+
+  /* guards the fields below it up to the network-thread-only ones */
+  GMutex lock;
+  GQueue incoming;              /* RdBatch*, submitted, not yet taken */
+  GThread *thread;
+  gboolean stopped;             /* rd_client_stop() was called */
+  gboolean wake_scheduled;
+
+  gint pending;                 /* atomic: batches submitted, not finished */
+
+  /* network thread only */
+  SoupSession *session;
+  GQueue waiting;               /* Job*, waiting for a slot */
+  GList *active;                /* Job*, started */
+  guint in_flight;
+  gboolean stopping;
+  gboolean unauthorized;
+  gchar *unauthorized_reason;
+  GSource *pump_source;
+  /* set by client.c: called when a job gives back its slot in
+   * max_in_flight, so that the queue moves on */
+  void (*slot_freed) (RdClient * client);
+};
+
+typedef struct {
+  guint status;                 /* 0 on a transport failure */
+  GBytes *body;
+  GError *error;
+  gchar *retry_after;
+} Response;
+
+typedef enum {
+  FAIL_RECORD,                  /* state error, written to the manifest */
+  FAIL_KEEP_STATE,              /* the manifest stays as it is */
+} FailMode;
+
+/* ---- client-submit.c: the upload ---- */
+
+G_GNUC_INTERNAL
+void rd_job_post (Job * job);
+
+/* ---- client-follow.c: polling and verdicts ---- */
+
+G_GNUC_INTERNAL
+void rd_job_poll (Job * job);
+G_GNUC_INTERNAL
+void rd_job_schedule_poll (Job * job, GstClockTime delay);
+G_GNUC_INTERNAL
+gboolean rd_job_apply_status (Job * job, const RdBatchStatus * status);
+G_GNUC_INTERNAL
+void rd_job_terminal (Job * job);
+
+/* ---- client-job.c: a job's life ---- */
+
+G_GNUC_INTERNAL
+SoupMessage *rd_client_new_message (RdClient * client, const gchar * method,
+    const gchar * path, const gchar * id);
+G_GNUC_INTERNAL
+GSource *rd_client_add_timer (RdClient * client, GstClockTime delay,
+    GSourceFunc func, gpointer data);
+G_GNUC_INTERNAL
+void rd_client_clear_timer (GSource ** timer);
+G_GNUC_INTERNAL
+void rd_client_check_quit (RdClient * client);
+G_GNUC_INTERNAL
+void rd_client_pending_drop (RdClient * client);
+G_GNUC_INTERNAL
+void rd_client_unauthorized (RdClient * client, Job * job,
+    const gchar * reason, const GstStructure * details);
+
+G_GNUC_INTERNAL
+Job *rd_job_new (RdClient * client, RdBatch * batch);
+G_GNUC_INTERNAL
+void rd_job_write_manifest (Job * job);
+G_GNUC_INTERNAL
+void rd_job_fail (Job * job, FailMode mode, guint http_status,
+    const gchar * reason, const GstStructure * details, gboolean cancelled);
+G_GNUC_INTERNAL
+void rd_job_fail_unknown_outcome (Job * job, guint http_status,
+    const gchar * what, gboolean cancelled);
+G_GNUC_INTERNAL
+void rd_job_fail_response (Job * job, FailMode mode,
+    const Response * response, gboolean gave_up);
+G_GNUC_INTERNAL
+void rd_job_unauthorized (Job * job, const Response * response);
+G_GNUC_INTERNAL
+void rd_job_cancel (Job * job);
+G_GNUC_INTERNAL
+void rd_job_done (Job * job);
+G_GNUC_INTERNAL
+gboolean rd_job_retry (Job * job, const Response * response,
+    JobSendFunc resend);
+
+/* ---- client-response.c: answers, with the token taken out ---- */
+
+G_GNUC_INTERNAL
+void rd_response_read (RdClient * client, SoupSession * session,
+    GAsyncResult * result, SoupMessage * msg, Response * response);
+G_GNUC_INTERNAL
+void rd_response_clear (Response * response);
+G_GNUC_INTERNAL
+const gchar *rd_response_data (const Response * response, gssize * length);
+/* A Retry-After value (seconds, or an HTTP date) as a delay from now;
+ * GST_CLOCK_TIME_NONE when there is none, or it is neither. */
+G_GNUC_INTERNAL
+GstClockTime rd_response_parse_retry_after (const gchar * value);
+G_GNUC_INTERNAL
+gboolean rd_response_cancelled (RdClient * client, const Response * response);
+G_GNUC_INTERNAL
+void rd_response_parse_error (RdClient * client, const Response * response,
+    gchar ** reason, GstStructure ** details);
+G_GNUC_INTERNAL
+void rd_client_redact_error (RdClient * client, GError * error);
+
+G_END_DECLS

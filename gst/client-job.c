@@ -61,6 +61,23 @@ rd_client_new_message (RdClient * client, const gchar * method,
   soup_message_headers_replace (headers, "Authorization", auth);
   memset (auth, 0, strlen (auth));
   soup_message_headers_replace (headers, "Accept", "application/json");
+
+  /* libsoup 3.2 (Debian 12) crashes when it restarts a request. An
+   * idempotent request whose first attempt fails at once on a reused
+   * connection (the server closed it as the request arrived) is restarted
+   * on another connection within the same main-loop iteration; the first
+   * attempt's error, whose GTask return was deferred to an idle, then
+   * arrives while the restarted attempt runs, and run_until_read_done()
+   * (soup-session.c) takes it for the restarted attempt's: it finishes the
+   * message, the queue item is freed, and the restarted attempt's own
+   * deferred return then reads the freed item (use-after-free, found with
+   * ASan on a debug build of libsoup 3.2.3 and the emulator's drop faults).
+   * libsoup only restarts a request that was the first on a reused
+   * connection, so a GET (the only idempotent method sent) always opens
+   * its own connection: its failure comes to us, and retry.c decides.
+   * POSTs are never restarted by libsoup and keep reusing connections. */
+  if (strcmp (method, SOUP_METHOD_POST) != 0)
+    soup_message_add_flags (msg, SOUP_MESSAGE_NEW_CONNECTION);
   return msg;
 }
 

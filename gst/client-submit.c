@@ -5,11 +5,15 @@
  * batch's next step: accepted (202: the submitted manifest, then
  * client-follow.c polls it), sent again (what retry.c allows), failed, or
  * an outcome nobody can know (a POST that may have created the batch,
- * never sent twice). The POST carries "Expect: 100-continue" so that a
- * server refusing the request (auth, faults, a dropped connection) does so
- * before the body goes out, which both saves the upload and makes "not
- * sent" provable; without it a small body sits in the socket buffer before
- * the server even looks at the headers. This file only uploads: below
+ * never sent twice). "Sent" is libsoup's "wrote-body" for the attempt: a
+ * POST whose body did not go out whole cannot have created a batch, and
+ * only one whose whole body went out without a readable answer (or with a
+ * 5xx other than 503) is ambiguous. The POST does not carry "Expect:
+ * 100-continue": with libsoup 3.2 (Debian 12) a final answer to it before
+ * the body (an early 503, 429 or 401) leaves the message half written,
+ * and closing its response stream then crashes (soup-client-input-stream.c
+ * takes the message's HTTP/1 I/O for its I/O data when the close would
+ * block). This file only uploads: below
  * client.c, it hands an accepted batch down to client-follow.c and leaves
  * requests, timers, retries and the end of a batch to client-job.c. It must
  * not poll, fetch verdicts, touch the queue, or call into client.c. */
@@ -218,8 +222,6 @@ rd_job_post (Job * job)
       NULL);
   /* A redirect would need the body a second time. */
   soup_message_add_flags (job->msg, SOUP_MESSAGE_NO_REDIRECT);
-  soup_message_headers_set_expectations (soup_message_get_request_headers
-      (job->msg), SOUP_EXPECTATION_CONTINUE);
   job->body_length = rd_multipart_stream_get_length (body);
   job->body_written = 0;
   job->body_sent = FALSE;

@@ -45,7 +45,7 @@ apply_fault (RdEmulator * emu, const gchar * spec, GError ** error)
   if (parts[0] == NULL || !rd_emulator_fault_from_string (parts[0], &fault)) {
     g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
         "--fault=%s: unknown fault (500, 503, 429, drop-before-body, "
-        "drop-after-body, slow, malformed-json)", spec);
+        "drop-mid-body, drop-after-body, slow, malformed-json)", spec);
     return FALSE;
   }
   if (parts[1] == NULL

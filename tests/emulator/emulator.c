@@ -27,7 +27,7 @@ typedef struct
   guint64 counter;
 } FaultSetting;
 
-#define N_FAULTS (RD_EMULATOR_FAULT_MALFORMED_JSON + 1)
+#define N_FAULTS (RD_EMULATOR_FAULT_DROP_MID_BODY + 1)
 
 struct _RdEmulator
 {
@@ -115,6 +115,7 @@ typedef struct
   gchar *id;                    /* the {uuid} of the path */
   RdEmulatorFault fault;
   gboolean answered_early;      /* a response was chosen before the body */
+  gboolean dropped_mid_body;    /* the socket was shut down in the body */
   gchar *owner;                 /* the token's hash, once authorised */
   const gchar *auth_scheme;
   gchar *boundary;
@@ -131,7 +132,7 @@ typedef struct
 
 static const gchar *const fault_names[N_FAULTS] = {
   "none", "500", "503", "429", "drop-before-body", "drop-after-body", "slow",
-  "malformed-json",
+  "malformed-json", "drop-mid-body",
 };
 
 const gchar *
@@ -547,12 +548,33 @@ request_free (Request * req)
   g_free (req);
 }
 
+/* The drop-mid-body fault: like a proxy or a server that destroys the
+ * socket once body bytes arrive, while the client is still writing. A
+ * shutdown, not a close: libsoup still owns the descriptor and sees its
+ * next read or write fail. */
+static void
+drop_mid_body (RdEmulator * emu, Request * req, SoupServerMessage * msg)
+{
+  GSocket *socket = soup_server_message_get_socket (msg);
+
+  req->dropped_mid_body = TRUE;
+  record_response (emu, req, "dropped");
+  if (socket)
+    g_socket_shutdown (socket, TRUE, TRUE, NULL);
+}
+
 static void
 got_chunk (SoupServerMessage * msg, GBytes * chunk, Request * req)
 {
   gsize len;
   const guint8 *data = g_bytes_get_data (chunk, &len);
 
+  if (req->dropped_mid_body)
+    return;
+  if (req->fault == RD_EMULATOR_FAULT_DROP_MID_BODY) {
+    drop_mid_body (req->emu, req, msg);
+    return;
+  }
   rd_upload_spool_write (req->spool, data, len);
   EMU_LOCK (req->emu);
   req->emu->bytes_received += len;
@@ -562,16 +584,22 @@ got_chunk (SoupServerMessage * msg, GBytes * chunk, Request * req)
 /* An answer chosen before the body is read: the connection closes after it,
  * since a client that waited for "100 Continue" never sends the body it
  * declared, and one that did not must not have it read as a request. */
-static void
-answered_early (RdEmulator * emu, Request * req, SoupServerMessage * msg)
+static gboolean
+has_body (SoupServerMessage * msg)
 {
   SoupMessageHeaders *headers = soup_server_message_get_request_headers (msg);
   SoupEncoding encoding = soup_message_headers_get_encoding (headers);
 
-  req->answered_early = TRUE;
-  if (encoding == SOUP_ENCODING_CHUNKED
+  return encoding == SOUP_ENCODING_CHUNKED
       || (encoding == SOUP_ENCODING_CONTENT_LENGTH
-          && soup_message_headers_get_content_length (headers) > 0))
+      && soup_message_headers_get_content_length (headers) > 0);
+}
+
+static void
+answered_early (RdEmulator * emu, Request * req, SoupServerMessage * msg)
+{
+  req->answered_early = TRUE;
+  if (has_body (msg))
     soup_message_headers_replace (soup_server_message_get_response_headers
         (msg), "Connection", "close");
   record_status (emu, req, msg);
@@ -603,6 +631,11 @@ answer_fault_early (RdEmulator * emu, Request * req, SoupServerMessage * msg)
             (msg), "Retry-After", value);
       }
       break;
+    case RD_EMULATOR_FAULT_DROP_MID_BODY:
+      /* with a body, it acts in got_chunk; without one, it is a drop */
+      if (has_body (msg))
+        return;
+      /* fall through */
     case RD_EMULATOR_FAULT_DROP_BEFORE_BODY:
       record_response (emu, req, "dropped");
       req->answered_early = TRUE;
@@ -1324,6 +1357,12 @@ server_handler (SoupServer * server, SoupServerMessage * msg,
 
   if (req == NULL) {
     set_error (msg, SOUP_STATUS_INTERNAL_SERVER_ERROR, "request lost");
+    return;
+  }
+  if (req->dropped_mid_body) {
+    /* the whole body came in the chunk that dropped it: never handled */
+    set_error (msg, SOUP_STATUS_INTERNAL_SERVER_ERROR, "dropped");
+    defer (emu, msg, TRUE, 0);
     return;
   }
 

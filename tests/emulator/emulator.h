@@ -22,6 +22,7 @@ typedef enum {
   RD_EMULATOR_FAULT_DROP_AFTER_BODY,  /* read the whole body, process it (batch created!), then drop without answering */
   RD_EMULATOR_FAULT_SLOW,             /* answer after a delay (set_slow_delay) */
   RD_EMULATOR_FAULT_MALFORMED_JSON,   /* 200/202 with a body that is not JSON */
+  RD_EMULATOR_FAULT_DROP_MID_BODY,    /* shut the socket down once the first body bytes are read, no answer */
 } RdEmulatorFault;
 
 /* The API's documented batch limits; the emulator enforces the stricter
@@ -67,7 +68,7 @@ guint rd_emulator_get_port (RdEmulator * emu);
 gchar *rd_emulator_get_stats_json (RdEmulator * emu);   /* same JSON as GET /__emulator/stats */
 
 /* "500", "503", "429", "drop-before-body", "drop-after-body", "slow",
- * "malformed-json", "none". */
+ * "malformed-json", "drop-mid-body", "none". */
 const gchar *rd_emulator_fault_to_string (RdEmulatorFault fault);
 gboolean rd_emulator_fault_from_string (const gchar * name, RdEmulatorFault * fault);
 

@@ -75,7 +75,7 @@ test_classify_table (void)
       RD_RETRY_UNKNOWN_OUTCOME);
   g_assert_cmpint (rd_retry_classify (TRUE, 504, NULL, TRUE), ==,
       RD_RETRY_UNKNOWN_OUTCOME);
-  /* ... and before it (Expect: 100-continue refused): nothing created. */
+  /* ... and before it was written whole: nothing created. */
   g_assert_cmpint (rd_retry_classify (TRUE, 500, NULL, FALSE), ==,
       RD_RETRY_YES);
   g_assert_cmpint (rd_retry_classify (TRUE, 502, NULL, FALSE), ==,

@@ -559,6 +559,10 @@ drop_mid_body (RdEmulator * emu, Request * req, SoupServerMessage * msg)
 
   req->dropped_mid_body = TRUE;
   record_response (emu, req, "dropped");
+  /* libsoup looks the addresses up lazily and warns once the socket is
+   * shut down: look them up while it is whole */
+  soup_server_message_get_remote_address (msg);
+  soup_server_message_get_local_address (msg);
   if (socket)
     g_socket_shutdown (socket, TRUE, TRUE, NULL);
 }

@@ -1574,6 +1574,26 @@ test_drop_before_body_creates_nothing (Fixture * f, gconstpointer data)
 }
 
 static void
+test_drop_mid_body_creates_nothing (Fixture * f, gconstpointer data)
+{
+  g_autoptr (Response) r = NULL;
+  g_autoptr (JsonNode) node = NULL;
+
+  rd_emulator_set_fault (f->emu, RD_EMULATOR_FAULT_DROP_MID_BODY, 1, NULL);
+  r = post_form_fresh (f, form_with_files ("a.wav", "b.wav", NULL));
+  g_assert_nonnull (r->error);
+  g_assert_cmpuint (r->status, ==, 0);
+  node = stats (f);
+  g_assert_cmpint (json_object_get_int_member (json_node_get_object (node),
+          "batches_created"), ==, 0);
+  g_assert_cmpint (route_count (node, "POST /api/v2/detect/batch", "dropped"),
+      ==, 1);
+  g_assert_cmpint (json_object_get_int_member (json_object_get_object_member
+          (json_node_get_object (node), "faults_injected"), "drop-mid-body"),
+      ==, 1);
+}
+
+static void
 test_drop_after_body_still_creates_the_batch (Fixture * f, gconstpointer data)
 {
   g_autoptr (Response) r = NULL;
@@ -2074,6 +2094,8 @@ main (int argc, char **argv)
       test_faults_never_hit_the_stats_route);
   ADD ("fault/drop-before-body-creates-nothing",
       test_drop_before_body_creates_nothing);
+  ADD ("fault/drop-mid-body-creates-nothing",
+      test_drop_mid_body_creates_nothing);
   ADD ("fault/drop-after-body-still-creates-the-batch",
       test_drop_after_body_still_creates_the_batch);
   ADD ("fault/slow-delays-the-answer", test_slow_fault_delays_the_answer);

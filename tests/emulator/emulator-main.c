@@ -6,6 +6,7 @@
 #include <glib-unix.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 typedef struct
 {
@@ -20,6 +21,7 @@ typedef struct
   gint intelligence_limit;
   gint intelligence_used;
   gchar **faults;
+  gint64 seed;
   gint slow_ms;
   gint retry_after;
   gint64 max_total_bytes;
@@ -34,7 +36,43 @@ quit_loop (gpointer user_data)
   return G_SOURCE_REMOVE;
 }
 
-/* NAME:N[:PATH], PATH optionally led by a method: "POST /api/v2/detect/batch" */
+/* "P%" with P a number from 0 to 100. */
+static gboolean
+parse_percent (const gchar * text, gdouble * percent)
+{
+  g_autofree gchar *number = g_strndup (text, strlen (text) - 1);
+  gchar *end;
+
+  if (!g_ascii_isdigit (number[0]))
+    return FALSE;
+  *percent = g_ascii_strtod (number, &end);
+  return *end == '\0' && *percent >= 0 && *percent <= 100;
+}
+
+/* NAME:P%[:PATH]: a share of the requests. */
+static gboolean
+apply_fault_rate (RdEmulator * emu, RdEmulatorFault fault, gchar ** parts,
+    const gchar * spec, GError ** error)
+{
+  gdouble percent;
+
+  if (!parse_percent (parts[1], &percent)) {
+    g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+        "--fault=%s: expected NAME:P%%[:PATH] with P a number from 0 to 100",
+        spec);
+    return FALSE;
+  }
+  if (!rd_emulator_set_fault_rate (emu, fault, percent, parts[2])) {
+    g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+        "--fault=%s: the rates of faults whose paths overlap would add up "
+        "to more than 100%%", spec);
+    return FALSE;
+  }
+  return TRUE;
+}
+
+/* NAME:N[:PATH] or NAME:P%[:PATH], PATH optionally led by a method:
+ * "POST /api/v2/detect/batch" */
 static gboolean
 apply_fault (RdEmulator * emu, const gchar * spec, GError ** error)
 {
@@ -48,11 +86,14 @@ apply_fault (RdEmulator * emu, const gchar * spec, GError ** error)
         "drop-mid-body, drop-after-body, slow, malformed-json)", spec);
     return FALSE;
   }
+  if (parts[1] && g_str_has_suffix (parts[1], "%"))
+    return apply_fault_rate (emu, fault, parts, spec, error);
   if (parts[1] == NULL
       || !g_ascii_string_to_unsigned (parts[1], 10, 0, G_MAXUINT, &every_nth,
           NULL)) {
     g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
-        "--fault=%s: expected NAME:N[:PATH] with N a whole number", spec);
+        "--fault=%s: expected NAME:N[:PATH] with N a whole number, or "
+        "NAME:P%%[:PATH]", spec);
     return FALSE;
   }
   rd_emulator_set_fault (emu, fault, every_nth, parts[2]);
@@ -85,8 +126,10 @@ main (int argc, char **argv)
     {"intelligence-used", 0, 0, G_OPTION_ARG_INT, &o.intelligence_used,
         "Intelligence detects already used", "N"},
     {"fault", 0, 0, G_OPTION_ARG_STRING_ARRAY, &o.faults,
-          "Inject a fault every Nth request (under PATH); repeatable",
-        "NAME:N[:PATH]"},
+        "Inject a fault every Nth request, or into P percent of them "
+          "(under PATH); repeatable", "NAME:N[:PATH]|NAME:P%[:PATH]"},
+    {"seed", 0, 0, G_OPTION_ARG_INT64, &o.seed,
+        "Seed of the fault-rate draws (default 1)", "N"},
     {"slow-ms", 0, 0, G_OPTION_ARG_INT, &o.slow_ms,
         "Delay of the slow fault (default 1000)", "MS"},
     {"retry-after", 0, 0, G_OPTION_ARG_INT, &o.retry_after,
@@ -109,6 +152,7 @@ main (int argc, char **argv)
   o.intelligence_limit = -1;
   o.slow_ms = 1000;
   o.retry_after = 1;
+  o.seed = 1;
   context = g_option_context_new ("- a local stand-in for Resemble's batch "
       "detection API");
   g_option_context_add_main_entries (context, entries, NULL);
@@ -116,7 +160,8 @@ main (int argc, char **argv)
     goto fail;
   if (o.port < 0 || o.port > 65535 || o.processing_ms < 0 || o.slow_ms < 0
       || o.retry_after < 0 || o.cost_per_file_cents < 0 || o.exit_after_ms < 0
-      || o.max_total_bytes < 0 || o.fail_rate < 0 || o.fail_rate > 1) {
+      || o.max_total_bytes < 0 || o.fail_rate < 0 || o.fail_rate > 1
+      || o.seed < 0 || o.seed > G_MAXUINT32) {
     g_set_error (&error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
         "a value is out of range (see --help)");
     goto fail;
@@ -136,6 +181,7 @@ main (int argc, char **argv)
   if (o.max_total_bytes > 0)
     rd_emulator_set_max_total_bytes (emu, o.max_total_bytes);
   rd_emulator_set_allow_non_loopback (emu, o.allow_non_loopback);
+  rd_emulator_set_seed (emu, o.seed);
   for (i = 0; o.faults && o.faults[i]; i++) {
     if (!apply_fault (emu, o.faults[i], &error))
       goto fail;

@@ -59,7 +59,8 @@ struct _RdEmulatorBatch {
   gchar *uuid;
   gchar *owner;                 /* SHA-256 of the token that created it */
   gchar *auth_scheme;           /* "Bearer" or "Token", never the value */
-  GDateTime *created_at;
+  guint sequence;               /* its place in creation order */
+  GDateTime *created_at;        /* to the millisecond, as shown */
   gint64 created_us;            /* monotonic */
   guint processing_ms;
   RdUpload *upload;
@@ -90,7 +91,7 @@ JsonNode *rd_emulator_batch_to_json (const RdEmulatorBatch * batch,
 JsonNode *rd_emulator_detect_to_json (const RdEmulatorDetect * detect,
     gint64 now_us, const gchar * media_base);
 
-/* "2024-01-15T10:30:00Z" */
+/* "2024-01-15T10:30:00.123Z" */
 gchar *rd_emulator_format_time (GDateTime * time);
 
 G_END_DECLS

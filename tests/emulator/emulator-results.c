@@ -16,8 +16,10 @@ gchar *
 rd_emulator_format_time (GDateTime * time)
 {
   g_autoptr (GDateTime) utc = g_date_time_to_utc (time);
+  g_autofree gchar *seconds = g_date_time_format (utc, "%Y-%m-%dT%H:%M:%S");
 
-  return g_date_time_format (utc, "%Y-%m-%dT%H:%M:%SZ");
+  return g_strdup_printf ("%s.%03dZ", seconds,
+      g_date_time_get_microsecond (utc) / 1000);
 }
 
 const gchar *

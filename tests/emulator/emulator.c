@@ -1,8 +1,9 @@
 /* The emulator's server: a SoupServer on its own thread and GMainContext,
- * routing the batch API's three endpoints and /__emulator/stats, checking
- * auth before a body is read, spooling upload bodies to disk, creating
- * batches whose detects finish on a clock, POSTing callbacks, and injecting
- * the faults the knobs ask for. One mutex guards the knobs and everything
+ * routing the batch API's three endpoints, the list of detects and
+ * /__emulator/stats, checking auth before a body is read, spooling upload
+ * bodies to disk, creating batches whose detects finish on a clock, POSTing
+ * callbacks, and injecting the faults the knobs ask for, every Nth request
+ * or drawn at a rate. One mutex guards the knobs and everything
  * the handlers and get_stats_json() share; the SoupServer, the callback
  * session and the pending fault sources belong to the server thread. */
 #include "emulator.h"
@@ -19,11 +20,18 @@
 #define CALLBACK_TIMEOUT_S 10
 /* libsoup names no constant for it. */
 #define STATUS_TOO_MANY_REQUESTS 429
+/* GET /detect: page_size bounds and default, as the OpenAPI gives them. */
+#define LIST_MIN_PAGE_SIZE 10
+#define LIST_MAX_PAGE_SIZE 1000
+#define LIST_DEFAULT_PAGE_SIZE 10
+#define DEFAULT_SEED 1
 
+/* A fault kind is off, every Nth request, or a rate: never both. */
 typedef struct
 {
   guint every_nth;
-  gchar *prefix;                /* "[METHOD ]/path", NULL for any */
+  gdouble percent;              /* 0..100, 0 when not in rate mode */
+  gchar *prefix;                /* "[METHOD ]/path[?query]", NULL for any */
   guint64 counter;
 } FaultSetting;
 
@@ -43,6 +51,8 @@ struct _RdEmulator
   gint intelligence_limit;
   gint intelligence_used;
   FaultSetting faults[N_FAULTS];
+  GRand *rand;                  /* the fault-rate draws */
+  gint64 clock_offset_us;
   guint slow_ms;
   guint retry_after;
   guint64 max_total_bytes;
@@ -87,6 +97,7 @@ struct _RdEmulator
 
 typedef enum
 {
+  ROUTE_DETECTS,                /* /api/v2/detect */
   ROUTE_BATCHES,                /* /api/v2/detect/batch */
   ROUTE_BATCH,                  /* /api/v2/detect/batch/{uuid} */
   ROUTE_DETECT,                 /* /api/v2/detect/{uuid} */
@@ -97,6 +108,7 @@ typedef enum
 } Route;
 
 static const gchar *const route_patterns[] = {
+  API_PREFIX "/detect",
   API_PREFIX "/detect/batch",
   API_PREFIX "/detect/batch/{uuid}",
   API_PREFIX "/detect/{uuid}",
@@ -221,6 +233,18 @@ redacted_name (const gchar * uuid, const gchar * name)
   return g_strdup_printf ("redacted_%s%s", hash, dot ? dot : "");
 }
 
+/* Called with the lock held: the emulator's wall clock, shifted by the
+ * offset and cut to the millisecond it is shown with, so that what the list
+ * sorts by is what a client reads. */
+static GDateTime *
+emulator_now (RdEmulator * emu)
+{
+  g_autoptr (GDateTime) now = g_date_time_new_now_utc ();
+
+  return g_date_time_add (now, emu->clock_offset_us -
+      g_date_time_get_microsecond (now) % 1000);
+}
+
 /* Called with the lock held. */
 static RdEmulatorBatch *
 batch_new (RdEmulator * emu, RdUpload * upload, RdEmulatorSettings * settings,
@@ -233,7 +257,8 @@ batch_new (RdEmulator * emu, RdUpload * upload, RdEmulatorSettings * settings,
   batch->uuid = g_uuid_string_random ();
   batch->owner = g_strdup (req->owner);
   batch->auth_scheme = g_strdup (req->auth_scheme);
-  batch->created_at = g_date_time_new_now_utc ();
+  batch->sequence = emu->batches->len;
+  batch->created_at = emulator_now (emu);
   batch->created_us = g_get_monotonic_time ();
   batch->processing_ms = emu->processing_ms;
   batch->upload = upload;
@@ -468,6 +493,8 @@ classify (const gchar * path, gchar ** id)
   if (strcmp (trimmed, API_PREFIX) != 0
       && !g_str_has_prefix (trimmed, API_PREFIX "/"))
     return ROUTE_OTHER;
+  if (strcmp (trimmed, API_PREFIX "/detect") == 0)
+    return ROUTE_DETECTS;
   if (strcmp (trimmed, API_PREFIX "/detect/batch") == 0)
     return ROUTE_BATCHES;
   if (g_str_has_prefix (trimmed, API_PREFIX "/detect/batch/")) {
@@ -492,46 +519,141 @@ route_is_api (Route route)
   return route <= ROUTE_API_OTHER;
 }
 
-/* "[METHOD ]/path-prefix" */
-static gboolean
-fault_matches (const FaultSetting * fault, const gchar * method,
-    const gchar * path)
+/* Splits a fault prefix "[METHOD ]/path[?query]": returns the path part
+ * and sets @method_len to the length of the method (0 when none). */
+static const gchar *
+prefix_path (const gchar * prefix, gsize * method_len)
 {
-  const gchar *prefix = fault->prefix;
-  const gchar *space;
+  const gchar *space = strchr (prefix, ' ');
+
+  *method_len = 0;
+  if (space == NULL || prefix[0] == '/')
+    return prefix;
+  *method_len = space - prefix;
+  return space + 1;
+}
+
+/* Whether a request (@target: the path, plus "?query" when it has one)
+ * falls under @prefix (NULL: every request). */
+static gboolean
+prefix_matches (const gchar * prefix, const gchar * method,
+    const gchar * target)
+{
+  const gchar *path;
+  gsize method_len;
 
   if (prefix == NULL)
     return TRUE;
-  space = strchr (prefix, ' ');
-  if (space && prefix[0] != '/') {
-    if (strlen (method) != (gsize) (space - prefix)
-        || g_ascii_strncasecmp (method, prefix, space - prefix) != 0)
-      return FALSE;
-    prefix = space + 1;
-  }
-  return g_str_has_prefix (path, prefix);
+  path = prefix_path (prefix, &method_len);
+  if (method_len > 0 && (strlen (method) != method_len
+          || g_ascii_strncasecmp (method, prefix, method_len) != 0))
+    return FALSE;
+  return g_str_has_prefix (target, path);
 }
 
-/* Called with the lock held: counts the request for every fault that
- * covers it and returns the first fault whose turn it is. */
+/* The method a fault prefix names, "" when none. */
+static gchar *
+prefix_method (const gchar * prefix)
+{
+  gsize method_len = 0;
+
+  if (prefix == NULL)
+    return g_strdup ("");
+  prefix_path (prefix, &method_len);
+  return g_strndup (prefix, method_len);
+}
+
+/* The largest sum of rates one request can meet. The prefixes a request
+ * falls under are all prefixes of the longest of them, so a request whose
+ * target is a rate's own path, sent with each method a prefix names (or
+ * with one none names: "", from the prefix-less `none` slot), meets at least
+ * what any request meets. */
+static gdouble
+max_rate_sum (const gdouble * percents, const gchar * const *prefixes)
+{
+  gdouble max = 0;
+  guint target, method, i;
+
+  for (target = 0; target < N_FAULTS; target++) {
+    gsize method_len;
+    const gchar *path = prefixes[target] ?
+        prefix_path (prefixes[target], &method_len) : "";
+
+    if (percents[target] <= 0)
+      continue;
+    for (method = 0; method < N_FAULTS; method++) {
+      g_autofree gchar *name = prefix_method (prefixes[method]);
+      gdouble sum = 0;
+
+      for (i = 0; i < N_FAULTS; i++) {
+        if (percents[i] > 0 && prefix_matches (prefixes[i], name, path))
+          sum += percents[i];
+      }
+      max = MAX (max, sum);
+    }
+  }
+  return max;
+}
+
+/* Called with the lock held: counts the request for every every-Nth fault
+ * that covers it and returns the first whose turn it is. */
 static RdEmulatorFault
-pick_fault (RdEmulator * emu, const gchar * method, const gchar * path)
+pick_every_nth_fault (RdEmulator * emu, const gchar * method,
+    const gchar * target)
 {
   RdEmulatorFault chosen = RD_EMULATOR_FAULT_NONE;
   guint i;
 
-  if (g_str_has_prefix (path, EMULATOR_PREFIX))
-    return RD_EMULATOR_FAULT_NONE;
   for (i = RD_EMULATOR_FAULT_NONE + 1; i < N_FAULTS; i++) {
     FaultSetting *fault = &emu->faults[i];
 
-    if (fault->every_nth == 0 || !fault_matches (fault, method, path))
+    if (fault->every_nth == 0
+        || !prefix_matches (fault->prefix, method, target))
       continue;
     fault->counter++;
     if (chosen == RD_EMULATOR_FAULT_NONE
         && fault->counter % fault->every_nth == 0)
       chosen = i;
   }
+  return chosen;
+}
+
+/* Called with the lock held: one draw in [0, 100) for the request, laid
+ * along the rates of the kinds that cover it in table order, so that each
+ * kind gets its own share (their sum is kept <= 100). */
+static RdEmulatorFault
+pick_rate_fault (RdEmulator * emu, const gchar * method, const gchar * target)
+{
+  gdouble draw = g_rand_double_range (emu->rand, 0, 100);
+  gdouble bound = 0;
+  guint i;
+
+  for (i = RD_EMULATOR_FAULT_NONE + 1; i < N_FAULTS; i++) {
+    const FaultSetting *fault = &emu->faults[i];
+
+    if (fault->percent <= 0 || !prefix_matches (fault->prefix, method, target))
+      continue;
+    bound += fault->percent;
+    if (draw < bound)
+      return i;
+  }
+  return RD_EMULATOR_FAULT_NONE;
+}
+
+/* Called with the lock held. Every faultable request draws, whether or not
+ * an every-Nth fault takes it, so a seed gives the same faults to the same
+ * sequence of requests. */
+static RdEmulatorFault
+pick_fault (RdEmulator * emu, const gchar * method, const gchar * target)
+{
+  RdEmulatorFault chosen, drawn;
+
+  if (g_str_has_prefix (target, EMULATOR_PREFIX))
+    return RD_EMULATOR_FAULT_NONE;
+  chosen = pick_every_nth_fault (emu, method, target);
+  drawn = pick_rate_fault (emu, method, target);
+  if (chosen == RD_EMULATOR_FAULT_NONE)
+    chosen = drawn;
   if (chosen != RD_EMULATOR_FAULT_NONE)
     emu->faults_injected[chosen]++;
   return chosen;
@@ -681,6 +803,9 @@ early_handler (SoupServer * server, SoupServerMessage * msg,
   SoupMessageHeaders *headers = soup_server_message_get_request_headers (msg);
   g_autoptr (GError) error = NULL;
   GHashTable *params = NULL;
+  const gchar *query_text = g_uri_get_query (soup_server_message_get_uri (msg));
+  g_autofree gchar *target = query_text ?
+      g_strconcat (path, "?", query_text, NULL) : g_strdup (path);
   const gchar *content_type;
   const gchar *prefer;
   goffset length;
@@ -698,7 +823,7 @@ early_handler (SoupServer * server, SoupServerMessage * msg,
 
   EMU_LOCK (emu);
   emu->requests_total++;
-  req->fault = pick_fault (emu, method, path);
+  req->fault = pick_fault (emu, method, target);
   store_limit = emu->max_total_bytes + BODY_SLACK;
   EMU_UNLOCK (emu);
 
@@ -1064,6 +1189,130 @@ get_detect (RdEmulator * emu, Request * req, SoupServerMessage * msg)
     set_error (msg, SOUP_STATUS_NOT_FOUND, "Detect not found");
 }
 
+/* ---- GET /detect: the list ---- */
+
+/* An integer query parameter from @min to @max (G_MAXINT64: no upper
+ * bound); a 400 naming it and its bounds when it is not one, or when it is
+ * @required and missing. */
+static gboolean
+query_integer (SoupServerMessage * msg, GHashTable * query,
+    const gchar * name, gboolean required, gint64 min, gint64 max,
+    gint64 * value)
+{
+  const gchar *text = query ? g_hash_table_lookup (query, name) : NULL;
+  g_autofree gchar *bounds = max == G_MAXINT64 ?
+      g_strdup_printf ("an integer >= %" G_GINT64_FORMAT, min) :
+      g_strdup_printf ("an integer from %" G_GINT64_FORMAT " to %"
+      G_GINT64_FORMAT, min, max);
+  g_autofree gchar *message = NULL;
+
+  if (text == NULL && !required)
+    return TRUE;
+  if (text && g_ascii_string_to_signed (text, 10, min, max, value, NULL))
+    return TRUE;
+  if (text == NULL)
+    message = g_strdup_printf ("%s is required: %s", name, bounds);
+  else
+    message = g_strdup_printf ("%s must be %s, got '%s'", name, bounds, text);
+  set_invalid (msg, message, name);
+  return FALSE;
+}
+
+/* Newest first: created_at descending, then creation order descending
+ * (later batches, then later files of a batch). */
+static gint
+newest_first (gconstpointer a, gconstpointer b)
+{
+  const RdEmulatorDetect *x = *(RdEmulatorDetect * const *) a;
+  const RdEmulatorDetect *y = *(RdEmulatorDetect * const *) b;
+  gint order = g_date_time_compare (y->batch->created_at, x->batch->created_at);
+
+  if (order != 0)
+    return order;
+  if (x->batch->sequence != y->batch->sequence)
+    return x->batch->sequence > y->batch->sequence ? -1 : 1;
+  return x->position > y->position ? -1 : x->position < y->position;
+}
+
+/* Called with the lock held: the detects of @owner's batches, newest
+ * first. */
+static GPtrArray *
+owned_detects (RdEmulator * emu, const gchar * owner)
+{
+  GPtrArray *detects = g_ptr_array_new ();
+  guint i, j;
+
+  for (i = 0; i < emu->batches->len; i++) {
+    const RdEmulatorBatch *batch = g_ptr_array_index (emu->batches, i);
+
+    if (strcmp (batch->owner, owner) != 0)
+      continue;
+    for (j = 0; j < batch->detects->len; j++)
+      g_ptr_array_add (detects, g_ptr_array_index (batch->detects, j));
+  }
+  g_ptr_array_sort (detects, newest_first);
+  return detects;
+}
+
+/* Called with the lock held: page @page (from 1) of @detects, each item the
+ * one GET /detect/{uuid} gives. A page past the last has no items. */
+static JsonNode *
+detect_page_to_json (RdEmulator * emu, GPtrArray * detects, gint64 page,
+    gint64 page_size)
+{
+  g_autoptr (JsonBuilder) b = json_builder_new ();
+  gint64 total = detects->len;
+  gint64 num_pages = (total + page_size - 1) / page_size;
+  gint64 now = g_get_monotonic_time ();
+  gint64 first = 0, last = 0, i;
+
+  /* compared before multiplying, so that a huge page cannot overflow */
+  if (page <= num_pages) {
+    first = (page - 1) * page_size;
+    last = MIN (total, first + page_size);
+  }
+
+  json_builder_begin_object (b);
+  json_builder_set_member_name (b, "success");
+  json_builder_add_boolean_value (b, TRUE);
+  json_builder_set_member_name (b, "page");
+  json_builder_add_int_value (b, page);
+  json_builder_set_member_name (b, "num_pages");
+  json_builder_add_int_value (b, num_pages);
+  json_builder_set_member_name (b, "page_size");
+  json_builder_add_int_value (b, page_size);
+  json_builder_set_member_name (b, "total_count");
+  json_builder_add_int_value (b, total);
+  json_builder_set_member_name (b, "items");
+  json_builder_begin_array (b);
+  for (i = first; i < last; i++)
+    json_builder_add_value (b, rd_emulator_detect_to_json
+        (g_ptr_array_index (detects, i), now, emu->media_base));
+  json_builder_end_array (b);
+  json_builder_end_object (b);
+  return json_builder_get_root (b);
+}
+
+static void
+list_detects (RdEmulator * emu, Request * req, SoupServerMessage * msg,
+    GHashTable * query)
+{
+  g_autoptr (GPtrArray) detects = NULL;
+  gint64 page = 1, page_size = LIST_DEFAULT_PAGE_SIZE;
+  JsonNode *node;
+
+  if (!query_integer (msg, query, "page", TRUE, 1, G_MAXINT64, &page)
+      || !query_integer (msg, query, "page_size", FALSE, LIST_MIN_PAGE_SIZE,
+          LIST_MAX_PAGE_SIZE, &page_size))
+    return;
+
+  EMU_LOCK (emu);
+  detects = owned_detects (emu, req->owner);
+  node = detect_page_to_json (emu, detects, page, page_size);
+  EMU_UNLOCK (emu);
+  set_json (msg, SOUP_STATUS_OK, node);
+}
+
 static const gchar *
 callback_state_to_string (RdEmulatorCallbackState state)
 {
@@ -1371,6 +1620,13 @@ server_handler (SoupServer * server, SoupServerMessage * msg,
   }
 
   switch (req->route) {
+    case ROUTE_DETECTS:
+      /* POST /detect (a single detect from a URL) is not emulated */
+      if (is_get (method))
+        list_detects (emu, req, msg, query);
+      else
+        set_method_not_allowed (msg, "GET, HEAD");
+      break;
     case ROUTE_BATCHES:
       if (strcmp (method, SOUP_METHOD_POST) == 0)
         create_batch (emu, req, msg);
@@ -1659,6 +1915,7 @@ rd_emulator_new (void)
   emu->slow_ms = 1000;
   emu->retry_after = 1;
   emu->max_total_bytes = RD_EMULATOR_MAX_TOTAL_BYTES;
+  emu->rand = g_rand_new_with_seed (DEFAULT_SEED);
   emu->batches = g_ptr_array_new_with_free_func ((GDestroyNotify) batch_free);
   emu->batches_by_key = g_hash_table_new_full (g_str_hash, g_str_equal,
       g_free, NULL);
@@ -1685,6 +1942,7 @@ rd_emulator_free (RdEmulator * emu)
   g_free (emu->fail_substring);
   for (i = 0; i < N_FAULTS; i++)
     g_free (emu->faults[i].prefix);
+  g_rand_free (emu->rand);
   g_free (emu->base_url);
   g_free (emu->media_base);
   g_cond_clear (&emu->start_cond);
@@ -1755,6 +2013,20 @@ rd_emulator_set_intelligence_limit (RdEmulator * emu, gint limit, gint used)
   EMU_UNLOCK (emu);
 }
 
+/* Called with the lock held: one mode replaces the other. */
+static void
+fault_setting_set (FaultSetting * fault, guint every_nth, gdouble percent,
+    const gchar * prefix)
+{
+  gchar *copy = g_strdup (prefix);
+
+  g_free (fault->prefix);
+  fault->prefix = copy;
+  fault->every_nth = every_nth;
+  fault->percent = percent;
+  fault->counter = 0;
+}
+
 void
 rd_emulator_set_fault (RdEmulator * emu, RdEmulatorFault fault,
     guint every_nth, const gchar * path_prefix)
@@ -1765,14 +2037,58 @@ rd_emulator_set_fault (RdEmulator * emu, RdEmulatorFault fault,
 
   EMU_LOCK (emu);
   for (i = RD_EMULATOR_FAULT_NONE + 1; i < N_FAULTS; i++) {
-    if (fault != RD_EMULATOR_FAULT_NONE && fault != i)
-      continue;
-    emu->faults[i].every_nth = fault == RD_EMULATOR_FAULT_NONE ? 0 : every_nth;
-    g_free (emu->faults[i].prefix);
-    emu->faults[i].prefix = fault == RD_EMULATOR_FAULT_NONE ? NULL :
-        g_strdup (path_prefix);
-    emu->faults[i].counter = 0;
+    if (fault == RD_EMULATOR_FAULT_NONE)
+      fault_setting_set (&emu->faults[i], 0, 0, NULL);
+    else if (fault == i)
+      fault_setting_set (&emu->faults[i], every_nth, 0, path_prefix);
   }
+  EMU_UNLOCK (emu);
+}
+
+gboolean
+rd_emulator_set_fault_rate (RdEmulator * emu, RdEmulatorFault fault,
+    gdouble percent, const gchar * path_prefix)
+{
+  gdouble percents[N_FAULTS];
+  const gchar *prefixes[N_FAULTS];
+  gboolean fits;
+  guint i;
+
+  g_return_val_if_fail ((guint) fault < N_FAULTS, FALSE);
+  g_return_val_if_fail (percent >= 0 && percent <= 100, FALSE);
+
+  if (fault == RD_EMULATOR_FAULT_NONE) {
+    rd_emulator_set_fault (emu, RD_EMULATOR_FAULT_NONE, 0, NULL);
+    return TRUE;
+  }
+  EMU_LOCK (emu);
+  for (i = 0; i < N_FAULTS; i++) {
+    percents[i] = emu->faults[i].percent;
+    prefixes[i] = emu->faults[i].prefix;
+  }
+  percents[fault] = percent;
+  prefixes[fault] = path_prefix;
+  /* the slack forgives rounding, as of three rates of 100.0 / 3 */
+  fits = max_rate_sum (percents, prefixes) <= 100 + 1e-9;
+  if (fits)
+    fault_setting_set (&emu->faults[fault], 0, percent, path_prefix);
+  EMU_UNLOCK (emu);
+  return fits;
+}
+
+void
+rd_emulator_set_seed (RdEmulator * emu, guint32 seed)
+{
+  EMU_LOCK (emu);
+  g_rand_set_seed (emu->rand, seed);
+  EMU_UNLOCK (emu);
+}
+
+void
+rd_emulator_set_clock_offset (RdEmulator * emu, gint64 offset_ms)
+{
+  EMU_LOCK (emu);
+  emu->clock_offset_us = offset_ms * 1000;
   EMU_UNLOCK (emu);
 }
 

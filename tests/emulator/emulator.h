@@ -1,8 +1,9 @@
 /* A local stand-in for Resemble's batch deepfake-detection API, for tests,
  * benchmarks and demos: a libsoup3 SoupServer on its own thread that speaks
- * POST /detect/batch, GET /detect/batch/{uuid} and GET /detect/{uuid} as
- * ../shared/api/ describes them, with deterministic (and visibly emulated)
- * results, callbacks, behaviour knobs and fault injection. Also a tiny
+ * POST /detect/batch, GET /detect/batch/{uuid}, GET /detect/{uuid} and
+ * GET /detect (the list of detects) as ../shared/api/ describes them, with
+ * deterministic (and visibly emulated) results, callbacks, behaviour knobs
+ * and fault injection, every Nth request or at a rate. Also a tiny
  * callback receiver that tests can point callback_url at. See
  * docs/emulator.md. */
 #pragma once
@@ -45,16 +46,33 @@ void rd_emulator_set_fail_substring (RdEmulator * emu, const gchar * substr);   
 void rd_emulator_set_fail_rate (RdEmulator * emu, gdouble rate);       /* 0..1, deterministic from content hash */
 void rd_emulator_set_wallet (RdEmulator * emu, gint64 balance_cents, guint cost_per_file_cents);      /* balance -1 = unlimited (default) */
 void rd_emulator_set_intelligence_limit (RdEmulator * emu, gint limit, gint used);      /* limit -1 = none (default) */
-/* Every Nth request whose path starts with @path_prefix (NULL = any route)
- * gets @fault; every_nth 0 = off. Each fault kind has its own setting and
- * counter, so several can be on at once; RD_EMULATOR_FAULT_NONE turns every
- * fault off. Requests under /__emulator/ never get faults. */
+/* Every Nth request whose target starts with @path_prefix (NULL = any
+ * route) gets @fault; every_nth 0 = off. The prefix is "[METHOD ]/path" and
+ * is matched against the path plus "?query" when the request has one, so
+ * "GET /api/v2/detect?" is the list of detects alone. Each fault kind has
+ * its own setting and counter, so several can be on at once;
+ * RD_EMULATOR_FAULT_NONE turns every fault off, rates included. Requests
+ * under /__emulator/ never get faults. */
 void rd_emulator_set_fault (RdEmulator * emu, RdEmulatorFault fault, guint every_nth, const gchar * path_prefix);
+/* @percent (0..100) of the requests under @path_prefix get @fault, decided
+ * by one draw per request shared by every kind in rate mode, so each kind
+ * gets its own share; 0 = off. Replaces an every-Nth setting of the kind
+ * (and set_fault replaces a rate); every-Nth faults take precedence;
+ * RD_EMULATOR_FAULT_NONE turns every fault off. Returns FALSE, changing
+ * nothing, when the rates of kinds whose prefixes can match one request
+ * would add up to more than 100. */
+gboolean rd_emulator_set_fault_rate (RdEmulator * emu, RdEmulatorFault fault, gdouble percent, const gchar * path_prefix);
+/* Seeds the draws of the fault rates (default 1), and restarts them. */
+void rd_emulator_set_seed (RdEmulator * emu, guint32 seed);
 void rd_emulator_set_slow_delay (RdEmulator * emu, guint ms);
 void rd_emulator_set_retry_after (RdEmulator * emu, guint seconds);    /* for 429, default 1 */
 /* Lowers (or restores) the 500 MB total, so tests can reach that 400 with
  * small files; default RD_EMULATOR_MAX_TOTAL_BYTES. */
 void rd_emulator_set_max_total_bytes (RdEmulator * emu, guint64 bytes);
+/* Shifts the emulator's wall clock (created_at, updated_at and
+ * file_deleted_at of the batches created afterwards) by @offset_ms, as a
+ * server whose clock is not the client's; default 0. */
+void rd_emulator_set_clock_offset (RdEmulator * emu, gint64 offset_ms);
 /* Without it, start() refuses any host that is not a loopback address, and
  * callbacks are only sent to loopback hosts. Default FALSE. */
 void rd_emulator_set_allow_non_loopback (RdEmulator * emu, gboolean allow);

@@ -727,7 +727,8 @@ test_create_answers_202_with_the_documented_item (Fixture * f,
 {
   g_autoptr (Response) r = NULL;
   g_autoptr (GRegex) timestamp =
-      g_regex_new ("^\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\dZ$", 0, 0, NULL);
+      g_regex_new ("^\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\d\\.\\d{3}Z$", 0,
+      0, NULL);
   JsonObject *item;
   JsonArray *uuids;
 
@@ -1674,6 +1675,618 @@ test_stop_while_an_answer_is_held_back (Fixture * f, gconstpointer data)
   response_free (r);
 }
 
+/* ---- GET /detect: the list ---- */
+
+static Response *
+list (Fixture * f, const gchar * query, const gchar * auth)
+{
+  g_autofree gchar *path = g_strconcat ("/detect", query, NULL);
+
+  return get (f, path, auth);
+}
+
+static Response *
+list_ok (Fixture * f, const gchar * query)
+{
+  Response *r = list (f, query, "Bearer " TOKEN);
+
+  g_assert_no_error (r->error);
+  g_assert_cmpuint (r->status, ==, SOUP_STATUS_OK);
+  g_assert_true (json_object_get_boolean_member (root_object (r), "success"));
+  return r;
+}
+
+static gint64
+list_int (Response * r, const gchar * member)
+{
+  return json_object_get_int_member (root_object (r), member);
+}
+
+static JsonArray *
+list_items (Response * r)
+{
+  return json_object_get_array_member (root_object (r), "items");
+}
+
+/* A page's envelope: its number, the page count, its size, the total
+ * and how many items it holds. */
+static void
+assert_page (Response * r, gint64 page, gint64 num_pages, gint64 page_size,
+    gint64 total_count, guint n_items)
+{
+  g_assert_cmpint (list_int (r, "page"), ==, page);
+  g_assert_cmpint (list_int (r, "num_pages"), ==, num_pages);
+  g_assert_cmpint (list_int (r, "page_size"), ==, page_size);
+  g_assert_cmpint (list_int (r, "total_count"), ==, total_count);
+  g_assert_cmpuint (json_array_get_length (list_items (r)), ==, n_items);
+}
+
+/* "b.wav,a.wav": the filenames of a page's items, in order. */
+static gchar *
+list_filenames (Response * r)
+{
+  JsonArray *items = list_items (r);
+  GString *names = g_string_new (NULL);
+  guint i;
+
+  for (i = 0; i < json_array_get_length (items); i++) {
+    JsonObject *item = json_array_get_object_element (items, i);
+
+    if (i > 0)
+      g_string_append_c (names, ',');
+    g_string_append (names, json_object_get_string_member (item, "filename"));
+  }
+  return g_string_free (names, FALSE);
+}
+
+/* A batch of @n files named PREFIX-0.wav, PREFIX-1.wav, ... */
+static gchar *
+create_numbered_batch (Fixture * f, const gchar * prefix, guint n)
+{
+  SoupMultipart *form = form_new ();
+  guint i;
+
+  for (i = 0; i < n; i++) {
+    g_autofree gchar *name = g_strdup_printf ("%s-%u.wav", prefix, i);
+    form_add_file (form, "files[]", name, name);
+  }
+  return create_batch_ok (f, form);
+}
+
+static void
+test_list_pages_through_every_detect (Fixture * f, gconstpointer data)
+{
+  g_autofree gchar *a = create_numbered_batch (f, "a", 5);
+  g_autofree gchar *b = create_numbered_batch (f, "b", 5);
+  g_autofree gchar *c = create_numbered_batch (f, "c", 3);
+  g_autoptr (Response) first = list_ok (f, "?page=1");
+  g_autoptr (Response) second = list_ok (f, "?page=2");
+  g_autoptr (Response) past = list_ok (f, "?page=3");
+  g_autofree gchar *first_names = list_filenames (first);
+  g_autofree gchar *second_names = list_filenames (second);
+
+  g_assert_cmpstr (first_names, ==, "c-2.wav,c-1.wav,c-0.wav,b-4.wav,"
+      "b-3.wav,b-2.wav,b-1.wav,b-0.wav,a-4.wav,a-3.wav");
+  g_assert_cmpstr (second_names, ==, "a-2.wav,a-1.wav,a-0.wav");
+  assert_page (first, 1, 2, 10, 13, 10);
+  assert_page (second, 2, 2, 10, 13, 3);
+  /* past the last page: 200, nothing in it */
+  assert_page (past, 3, 2, 10, 13, 0);
+}
+
+static void
+test_list_page_size_from_10_to_1000 (Fixture * f, gconstpointer data)
+{
+  g_autofree gchar *uuid = create_numbered_batch (f, "a", 12);
+  g_autoptr (Response) smallest = list_ok (f, "?page=2&page_size=10");
+  g_autoptr (Response) largest = list_ok (f, "?page=1&page_size=1000");
+
+  assert_page (smallest, 2, 2, 10, 12, 2);
+  assert_page (largest, 1, 1, 1000, 12, 12);
+}
+
+/* Queries GET /detect refuses, the parameter each names, and the message. */
+static const struct
+{
+  const gchar *query;
+  const gchar *name;
+  const gchar *message;
+} bad_list_queries[] = {
+  {"", "page", "page is required: an integer >= 1"},
+  {"?page_size=10", "page", "page is required: an integer >= 1"},
+  {"?page=0", "page", "page must be an integer >= 1, got '0'"},
+  {"?page=-1", "page", "page must be an integer >= 1, got '-1'"},
+  {"?page=abc", "page", "page must be an integer >= 1, got 'abc'"},
+  {"?page=1&page_size=9", "page_size",
+      "page_size must be an integer from 10 to 1000, got '9'"},
+  {"?page=1&page_size=1001", "page_size",
+      "page_size must be an integer from 10 to 1000, got '1001'"},
+  {"?page=1&page_size=abc", "page_size",
+      "page_size must be an integer from 10 to 1000, got 'abc'"},
+};
+
+/* Each bad query of parameter @name is a 400 whose message names it and its
+ * bounds, with `errors` naming it, as a bad batch setting is. */
+static void
+assert_bad_parameter (Fixture * f, const gchar * name)
+{
+  guint i;
+
+  for (i = 0; i < G_N_ELEMENTS (bad_list_queries); i++) {
+    const gchar *message = bad_list_queries[i].message;
+    g_autoptr (Response) r = NULL;
+    JsonObject *errors;
+
+    if (strcmp (bad_list_queries[i].name, name) != 0)
+      continue;
+    r = list (f, bad_list_queries[i].query, "Bearer " TOKEN);
+    assert_error (r, SOUP_STATUS_BAD_REQUEST, message);
+    g_assert_cmpstr (message_of (r), ==, message);
+    errors = json_object_get_object_member (root_object (r), "errors");
+    g_assert_cmpstr (json_array_get_string_element
+        (json_object_get_array_member (errors, name), 0), ==, message);
+  }
+}
+
+static void
+test_list_page_must_be_an_integer_from_1 (Fixture * f, gconstpointer data)
+{
+  assert_bad_parameter (f, "page");
+}
+
+static void
+test_list_page_size_outside_10_to_1000_is_400 (Fixture * f, gconstpointer data)
+{
+  assert_bad_parameter (f, "page_size");
+}
+
+static void
+test_list_is_newest_first (Fixture * f, gconstpointer data)
+{
+  g_autofree gchar *a = create_numbered_batch (f, "a", 2);
+  g_autofree gchar *b = create_numbered_batch (f, "b", 2);
+  g_autoptr (Response) r = list_ok (f, "?page=1");
+  g_autofree gchar *names = list_filenames (r);
+  g_autoptr (GRegex) millis =
+      g_regex_new ("^\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\d\\.\\d{3}Z$", 0,
+      0, NULL);
+  JsonArray *items = list_items (r);
+  guint i;
+
+  g_assert_cmpstr (names, ==, "b-1.wav,b-0.wav,a-1.wav,a-0.wav");
+  for (i = 0; i < json_array_get_length (items); i++) {
+    JsonObject *item = json_array_get_object_element (items, i);
+    const gchar *created = json_object_get_string_member (item, "created_at");
+
+    g_assert_true (g_regex_match (millis, created, 0, NULL));
+    g_assert_true (g_regex_match (millis, json_object_get_string_member (item,
+                "updated_at"), 0, NULL));
+    /* the same format sorts as text */
+    if (i > 0)
+      g_assert_cmpstr (created, <=, json_object_get_string_member
+          (json_array_get_object_element (items, i - 1), "created_at"));
+  }
+}
+
+/* created_at decides, not the order of creation: a batch created while the
+ * server's clock ran an hour ahead stays the newest. */
+static void
+test_list_orders_by_created_at_under_clock_skew (Fixture * f,
+    gconstpointer data)
+{
+  g_autofree gchar *ahead = NULL;
+  g_autofree gchar *now = NULL;
+  g_autoptr (Response) r = NULL;
+  g_autofree gchar *names = NULL;
+  g_autoptr (GDateTime) ahead_at = NULL;
+  g_autoptr (GDateTime) now_at = NULL;
+  JsonArray *items;
+
+  rd_emulator_set_clock_offset (f->emu, 3600 * 1000);
+  ahead = create_numbered_batch (f, "ahead", 1);
+  rd_emulator_set_clock_offset (f->emu, 0);
+  now = create_numbered_batch (f, "now", 1);
+  r = list_ok (f, "?page=1");
+  names = list_filenames (r);
+  items = list_items (r);
+  ahead_at = g_date_time_new_from_iso8601 (json_object_get_string_member
+      (json_array_get_object_element (items, 0), "created_at"), NULL);
+  now_at = g_date_time_new_from_iso8601 (json_object_get_string_member
+      (json_array_get_object_element (items, 1), "created_at"), NULL);
+
+  g_assert_cmpstr (names, ==, "ahead-0.wav,now-0.wav");
+  g_assert_cmpint (g_date_time_difference (ahead_at, now_at), >=,
+      (3600 - 60) * G_TIME_SPAN_SECOND);
+}
+
+/* Every item is what GET /detect/{uuid} gives for that detect. */
+static void
+test_list_items_are_the_detect_items (Fixture * f, gconstpointer data)
+{
+  SoupMultipart *form = form_with_files ("voice.wav", "frame.jpg", "clip.mp4",
+      NULL);
+  g_autofree gchar *uuid = NULL;
+  g_autoptr (Response) r = NULL;
+  JsonArray *items;
+  guint i;
+
+  soup_multipart_append_form_string (form, "intelligence", "true");
+  uuid = create_batch_ok (f, form);
+  r = list_ok (f, "?page=1");
+  items = list_items (r);
+  g_assert_cmpuint (json_array_get_length (items), ==, 3);
+  for (i = 0; i < 3; i++) {
+    JsonNode *item = json_array_get_element (items, i);
+    g_autoptr (Response) single = get_detect (f,
+        json_object_get_string_member (json_node_get_object (item), "uuid"));
+
+    g_assert_true (json_node_equal (item, json_object_get_member (root_object
+                (single), "item")));
+  }
+}
+
+static void
+test_list_shows_each_detects_own_status (Fixture * f, gconstpointer data)
+{
+  g_autofree gchar *uuid = NULL;
+  g_autoptr (Response) r = NULL;
+  JsonObject *item;
+
+  rd_emulator_set_processing_time (f->emu, 60000);
+  uuid = create_numbered_batch (f, "slow", 1);
+  r = list_ok (f, "?page=1");
+  item = json_array_get_object_element (list_items (r), 0);
+  g_assert_cmpstr (json_object_get_string_member (item, "status"), ==,
+      "processing");
+  g_assert_true (json_object_get_null_member (item, "metrics"));
+}
+
+static void
+test_list_redacts_zero_retention_filenames (Fixture * f, gconstpointer data)
+{
+  SoupMultipart *form = form_with_files ("secret.wav", NULL);
+  g_autofree gchar *uuid = NULL;
+  g_autofree gchar *plain = NULL;
+  g_autofree gchar *detect = NULL;
+  g_autoptr (Response) r = NULL;
+  g_autoptr (Response) single = NULL;
+  g_autofree gchar *names = NULL;
+  JsonObject *item;
+
+  soup_multipart_append_form_string (form, "zero_retention_mode", "true");
+  uuid = create_batch_ok (f, form);
+  plain = create_numbered_batch (f, "open", 1);
+  detect = detect_uuid (f, uuid, 0);
+  r = list_ok (f, "?page=1");
+  single = get_detect (f, detect);
+  item = json_array_get_object_element (list_items (r), 1);
+
+  g_assert_cmpstr (json_object_get_string_member (item, "uuid"), ==, detect);
+  g_assert_cmpstr (json_object_get_string_member (item, "filename"), ==,
+      json_object_get_string_member (item_of (single), "filename"));
+  g_assert_true (g_str_has_prefix (json_object_get_string_member (item,
+              "filename"), "redacted_"));
+  g_assert_true (json_object_get_boolean_member (item, "zero_retention_mode"));
+  names = list_filenames (r);
+  g_assert_null (strstr (names, "secret"));
+  g_assert_true (g_str_has_prefix (names, "open-0.wav,"));
+}
+
+static void
+test_list_shows_only_the_tokens_own_detects (Fixture * f, gconstpointer data)
+{
+  g_autofree gchar *mine = create_numbered_batch (f, "mine", 2);
+  g_autoptr (Response) created = NULL;
+  g_autoptr (Response) ours = NULL;
+  g_autoptr (Response) theirs = NULL;
+  g_autoptr (Response) newcomer = NULL;
+  g_autofree gchar *our_names = NULL;
+  g_autofree gchar *their_names = NULL;
+
+  rd_emulator_add_token (f->emu, "other-team");
+  rd_emulator_add_token (f->emu, "new-team");
+  created = send_with (f->session, form_message (f,
+          form_with_files ("theirs.wav", NULL), "Bearer other-team"));
+  g_assert_cmpuint (created->status, ==, SOUP_STATUS_ACCEPTED);
+  ours = list_ok (f, "?page=1");
+  theirs = list (f, "?page=1", "Bearer other-team");
+  newcomer = list (f, "?page=1", "Bearer new-team");
+  our_names = list_filenames (ours);
+  their_names = list_filenames (theirs);
+
+  g_assert_cmpstr (our_names, ==, "mine-1.wav,mine-0.wav");
+  assert_page (ours, 1, 1, 10, 2, 2);
+  g_assert_cmpstr (their_names, ==, "theirs.wav");
+  assert_page (theirs, 1, 1, 10, 1, 1);
+  /* no detects: no pages */
+  assert_page (newcomer, 1, 0, 10, 0, 0);
+}
+
+static void
+test_list_without_a_valid_token_is_401 (Fixture * f, gconstpointer data)
+{
+  g_autoptr (Response) missing = list (f, "?page=1", NULL);
+  g_autoptr (Response) wrong = list (f, "?page=1", "Bearer nope");
+
+  assert_error (missing, SOUP_STATUS_UNAUTHORIZED, "Unauthorized");
+  assert_error (wrong, SOUP_STATUS_UNAUTHORIZED, "Unauthorized");
+}
+
+/* What a client settling a lost answer relies on: a POST that created its
+ * batch shows its detects, one refused before the body does not. */
+static void
+test_list_shows_batches_whose_answer_was_lost (Fixture * f, gconstpointer data)
+{
+  const RdEmulatorFault created[] = { RD_EMULATOR_FAULT_DROP_AFTER_BODY,
+    RD_EMULATOR_FAULT_MALFORMED_JSON
+  };
+  const RdEmulatorFault refused[] = { RD_EMULATOR_FAULT_503,
+    RD_EMULATOR_FAULT_500, RD_EMULATOR_FAULT_429,
+    RD_EMULATOR_FAULT_DROP_BEFORE_BODY, RD_EMULATOR_FAULT_DROP_MID_BODY
+  };
+  g_autoptr (Response) r = NULL;
+  g_autofree gchar *names = NULL;
+  guint i;
+
+  for (i = 0; i < G_N_ELEMENTS (refused); i++) {
+    g_autoptr (Response) post = NULL;
+
+    rd_emulator_set_fault (f->emu, refused[i], 1, "POST /api/v2/detect/batch");
+    post = post_form_fresh (f, form_with_files ("refused.wav", NULL));
+    g_assert_cmpuint (post->status, !=, SOUP_STATUS_ACCEPTED);
+    rd_emulator_set_fault (f->emu, RD_EMULATOR_FAULT_NONE, 0, NULL);
+  }
+  for (i = 0; i < G_N_ELEMENTS (created); i++) {
+    g_autofree gchar *name = g_strdup_printf ("lost-%u.wav", i);
+    g_autoptr (Response) post = NULL;
+
+    rd_emulator_set_fault (f->emu, created[i], 1, "POST /api/v2/detect/batch");
+    post = post_form_fresh (f, form_with_files (name, NULL));
+    g_assert_null (post->json);
+    rd_emulator_set_fault (f->emu, RD_EMULATOR_FAULT_NONE, 0, NULL);
+  }
+  r = list_ok (f, "?page=1");
+  names = list_filenames (r);
+  g_assert_cmpstr (names, ==, "lost-1.wav,lost-0.wav");
+}
+
+static void
+test_list_is_counted_in_the_stats (Fixture * f, gconstpointer data)
+{
+  g_autoptr (Response) ok = list_ok (f, "?page=1");
+  g_autoptr (Response) bad = list (f, "?page=0", "Bearer " TOKEN);
+  g_autoptr (JsonNode) node = stats (f);
+
+  g_assert_cmpint (route_count (node, "GET /api/v2/detect", "200"), ==, 1);
+  g_assert_cmpint (route_count (node, "GET /api/v2/detect", "400"), ==, 1);
+}
+
+static void
+test_list_route_allows_only_get (Fixture * f, gconstpointer data)
+{
+  g_autofree gchar *url = g_strconcat (f->base, "/detect", NULL);
+  g_autoptr (Response) r = send_with (f->session,
+      new_message (SOUP_METHOD_POST, url, "Bearer " TOKEN));
+
+  assert_error (r, SOUP_STATUS_METHOD_NOT_ALLOWED, "Method not allowed");
+  g_assert_cmpstr (soup_message_headers_get_one (r->headers, "Allow"), ==,
+      "GET, HEAD");
+}
+
+/* A bare "GET /api/v2/detect" prefix also covers the polls and the
+ * detects; "GET /api/v2/detect?" is the list alone. */
+static void
+test_fault_prefix_with_a_query_mark_faults_only_the_list (Fixture * f,
+    gconstpointer data)
+{
+  g_autoptr (Response) listed = NULL;
+  g_autoptr (Response) poll = NULL;
+  g_autoptr (Response) detect = NULL;
+  g_autoptr (Response) create = NULL;
+
+  rd_emulator_set_fault (f->emu, RD_EMULATOR_FAULT_503, 1,
+      "GET /api/v2/detect?");
+  listed = list (f, "?page=1", "Bearer " TOKEN);
+  poll = get (f, "/detect/batch/x", "Bearer " TOKEN);
+  detect = get (f, "/detect/x", "Bearer " TOKEN);
+  create = post_form (f, form_with_files ("a.wav", NULL));
+  assert_error (listed, SOUP_STATUS_SERVICE_UNAVAILABLE, "emulated fault");
+  g_assert_cmpuint (poll->status, ==, SOUP_STATUS_NOT_FOUND);
+  g_assert_cmpuint (detect->status, ==, SOUP_STATUS_NOT_FOUND);
+  g_assert_cmpuint (create->status, ==, SOUP_STATUS_ACCEPTED);
+}
+
+/* ---- fault rates ---- */
+
+static gint64
+faults_injected (Fixture * f, const gchar * name)
+{
+  g_autoptr (JsonNode) node = stats (f);
+
+  return json_object_get_int_member (json_object_get_object_member
+      (json_node_get_object (node), "faults_injected"), name);
+}
+
+/* The statuses of @n polls of an unknown batch, as "404 500 404 ...". */
+static gchar *
+poll_statuses (Fixture * f, guint n)
+{
+  GString *statuses = g_string_new (NULL);
+  guint i;
+
+  for (i = 0; i < n; i++) {
+    g_autoptr (Response) r = get (f, "/detect/batch/x", "Bearer " TOKEN);
+
+    g_string_append_printf (statuses, i ? " %u" : "%u", r->status);
+  }
+  return g_string_free (statuses, FALSE);
+}
+
+static void
+test_fault_rates_give_each_kind_its_share (Fixture * f, gconstpointer data)
+{
+  const gchar *names[] = { "500", "503", "429" };
+  guint counts[3] = { 0, }, answered = 0, i;
+
+  rd_emulator_set_seed (f->emu, 1);
+  g_assert_true (rd_emulator_set_fault_rate (f->emu, RD_EMULATOR_FAULT_500,
+          10, NULL));
+  g_assert_true (rd_emulator_set_fault_rate (f->emu, RD_EMULATOR_FAULT_503,
+          10, NULL));
+  g_assert_true (rd_emulator_set_fault_rate (f->emu, RD_EMULATOR_FAULT_429,
+          10, NULL));
+  for (i = 0; i < 2000; i++) {
+    g_autoptr (Response) r = get (f, "/detect/batch/x", "Bearer " TOKEN);
+
+    if (r->status == SOUP_STATUS_INTERNAL_SERVER_ERROR)
+      counts[0]++;
+    else if (r->status == SOUP_STATUS_SERVICE_UNAVAILABLE)
+      counts[1]++;
+    else if (r->status == 429)
+      counts[2]++;
+    else if (r->status == SOUP_STATUS_NOT_FOUND)
+      answered++;
+  }
+  for (i = 0; i < 3; i++) {
+    g_assert_cmpuint (counts[i], >=, 150);
+    g_assert_cmpuint (counts[i], <=, 250);
+    g_assert_cmpint (faults_injected (f, names[i]), ==, counts[i]);
+  }
+  g_assert_cmpuint (answered + counts[0] + counts[1] + counts[2], ==, 2000);
+}
+
+static void
+test_fault_rate_is_repeated_by_its_seed (Fixture * f, gconstpointer data)
+{
+  g_autofree gchar *first = NULL;
+  g_autofree gchar *again = NULL;
+  g_autofree gchar *other = NULL;
+
+  g_assert_true (rd_emulator_set_fault_rate (f->emu, RD_EMULATOR_FAULT_500,
+          50, NULL));
+  rd_emulator_set_seed (f->emu, 42);
+  first = poll_statuses (f, 40);
+  rd_emulator_set_seed (f->emu, 42);
+  again = poll_statuses (f, 40);
+  rd_emulator_set_seed (f->emu, 43);
+  other = poll_statuses (f, 40);
+  g_assert_cmpstr (first, ==, again);
+  g_assert_cmpstr (first, !=, other);
+  g_assert_nonnull (strstr (first, "500"));
+  g_assert_nonnull (strstr (first, "404"));
+}
+
+static void
+test_fault_rate_prefix_limits_the_rate (Fixture * f, gconstpointer data)
+{
+  g_autoptr (Response) poll = NULL;
+  g_autoptr (Response) detect = NULL;
+  g_autoptr (Response) listed = NULL;
+
+  g_assert_true (rd_emulator_set_fault_rate (f->emu, RD_EMULATOR_FAULT_500,
+          100, "GET /api/v2/detect/batch/"));
+  poll = get (f, "/detect/batch/x", "Bearer " TOKEN);
+  detect = get (f, "/detect/x", "Bearer " TOKEN);
+  listed = list (f, "?page=1", "Bearer " TOKEN);
+  g_assert_cmpuint (poll->status, ==, SOUP_STATUS_INTERNAL_SERVER_ERROR);
+  g_assert_cmpuint (detect->status, ==, SOUP_STATUS_NOT_FOUND);
+  g_assert_cmpuint (listed->status, ==, SOUP_STATUS_OK);
+}
+
+static void
+test_fault_none_clears_the_rates (Fixture * f, gconstpointer data)
+{
+  g_autoptr (Response) r = NULL;
+
+  g_assert_true (rd_emulator_set_fault_rate (f->emu, RD_EMULATOR_FAULT_500,
+          100, NULL));
+  rd_emulator_set_fault (f->emu, RD_EMULATOR_FAULT_NONE, 0, NULL);
+  r = get (f, "/detect/batch/x", "Bearer " TOKEN);
+  g_assert_cmpuint (r->status, ==, SOUP_STATUS_NOT_FOUND);
+  g_assert_cmpint (faults_injected (f, "500"), ==, 0);
+}
+
+static void
+test_fault_rate_and_every_nth_replace_each_other (Fixture * f,
+    gconstpointer data)
+{
+  g_autoptr (Response) after_rate = NULL;
+  g_autoptr (Response) after_every_nth = NULL;
+
+  rd_emulator_set_fault (f->emu, RD_EMULATOR_FAULT_500, 1, NULL);
+  g_assert_true (rd_emulator_set_fault_rate (f->emu, RD_EMULATOR_FAULT_500,
+          0, NULL));
+  after_rate = get (f, "/detect/batch/x", "Bearer " TOKEN);
+  g_assert_true (rd_emulator_set_fault_rate (f->emu, RD_EMULATOR_FAULT_500,
+          100, NULL));
+  rd_emulator_set_fault (f->emu, RD_EMULATOR_FAULT_500, 0, NULL);
+  after_every_nth = get (f, "/detect/batch/x", "Bearer " TOKEN);
+  g_assert_cmpuint (after_rate->status, ==, SOUP_STATUS_NOT_FOUND);
+  g_assert_cmpuint (after_every_nth->status, ==, SOUP_STATUS_NOT_FOUND);
+}
+
+static void
+test_fault_every_nth_takes_precedence_over_rates (Fixture * f,
+    gconstpointer data)
+{
+  g_autofree gchar *statuses = NULL;
+
+  g_assert_true (rd_emulator_set_fault_rate (f->emu, RD_EMULATOR_FAULT_500,
+          100, NULL));
+  rd_emulator_set_fault (f->emu, RD_EMULATOR_FAULT_503, 2, NULL);
+  statuses = poll_statuses (f, 4);
+  g_assert_cmpstr (statuses, ==, "500 503 500 503");
+}
+
+static void
+test_fault_rates_over_100_on_one_request_are_refused (Fixture * f,
+    gconstpointer data)
+{
+  g_autoptr (Response) detect = NULL;
+
+  g_assert_true (rd_emulator_set_fault_rate (f->emu, RD_EMULATOR_FAULT_500,
+          60, NULL));
+  /* any request is also under the prefix */
+  g_assert_false (rd_emulator_set_fault_rate (f->emu, RD_EMULATOR_FAULT_503,
+          50, "/api/v2/detect/batch"));
+  g_assert_true (rd_emulator_set_fault_rate (f->emu, RD_EMULATOR_FAULT_503,
+          40, "/api/v2/detect/batch"));
+  /* a refused setting changes nothing */
+  rd_emulator_set_fault (f->emu, RD_EMULATOR_FAULT_NONE, 0, NULL);
+  g_assert_true (rd_emulator_set_fault_rate (f->emu, RD_EMULATOR_FAULT_500,
+          100, "/api/v2/detect/batch"));
+  g_assert_false (rd_emulator_set_fault_rate (f->emu, RD_EMULATOR_FAULT_503,
+          100, NULL));
+  detect = get (f, "/detect/x", "Bearer " TOKEN);
+  g_assert_cmpuint (detect->status, ==, SOUP_STATUS_NOT_FOUND);
+
+  /* prefixes no request can share: other methods, other paths */
+  rd_emulator_set_fault (f->emu, RD_EMULATOR_FAULT_NONE, 0, NULL);
+  g_assert_true (rd_emulator_set_fault_rate (f->emu, RD_EMULATOR_FAULT_500,
+          60, "GET /api/v2/detect/batch"));
+  g_assert_true (rd_emulator_set_fault_rate (f->emu, RD_EMULATOR_FAULT_503,
+          60, "POST /api/v2/detect/batch"));
+  g_assert_true (rd_emulator_set_fault_rate (f->emu, RD_EMULATOR_FAULT_429,
+          40, "/api/v2/detect/batch"));
+  g_assert_false (rd_emulator_set_fault_rate (f->emu,
+          RD_EMULATOR_FAULT_SLOW, 1, "/api/v2/detect"));
+  g_assert_true (rd_emulator_set_fault_rate (f->emu, RD_EMULATOR_FAULT_SLOW,
+          90, "GET /api/v2/detect?"));
+}
+
+/* What a soak test runs: every kind at 10% on every route, 80% in all. */
+static void
+test_fault_rates_of_every_kind_fit_together (Fixture * f, gconstpointer data)
+{
+  guint i;
+
+  for (i = RD_EMULATOR_FAULT_NONE + 1; i <= RD_EMULATOR_FAULT_DROP_MID_BODY;
+      i++)
+    g_assert_true (rd_emulator_set_fault_rate (f->emu, i, 10, NULL));
+  g_assert_false (rd_emulator_set_fault_rate (f->emu, RD_EMULATOR_FAULT_500,
+          30.5, "/api"));
+}
+
 /* ---- stats ---- */
 
 static void
@@ -1944,39 +2557,99 @@ test_program_refuses_a_non_loopback_host (void)
   g_assert_nonnull (strstr (err, "loopback"));
 }
 
+/* Runs the program with @args (NULL-terminated) and "--exit-after-ms 100"
+ * to its end: whether it succeeded; *out is its stdout. */
+static gboolean
+run_program (const gchar * const *args, gchar ** out)
+{
+  g_autoptr (GPtrArray) argv = g_ptr_array_new ();
+  g_autoptr (GSubprocess) process = NULL;
+  g_autoptr (GError) error = NULL;
+
+  g_ptr_array_add (argv, (gpointer) program_path ());
+  g_ptr_array_add (argv, (gpointer) "--exit-after-ms");
+  g_ptr_array_add (argv, (gpointer) "100");
+  for (; *args; args++)
+    g_ptr_array_add (argv, (gpointer) * args);
+  g_ptr_array_add (argv, NULL);
+  process = g_subprocess_newv ((const gchar * const *) argv->pdata,
+      G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_SILENCE,
+      &error);
+  g_assert_no_error (error);
+  g_assert_true (g_subprocess_communicate_utf8 (process, NULL, NULL, out,
+          NULL, &error));
+  return g_subprocess_get_successful (process);
+}
+
+/* Started with @args, the program serves: its first line is its URL. */
+static void
+assert_program_serves (const gchar * const *args)
+{
+  g_autofree gchar *out = NULL;
+
+  g_assert_true (run_program (args, &out));
+  g_assert_true (g_str_has_prefix (out, "http://127.0.0.1:"));
+}
+
+/* Started with @args, the program fails before printing anything. */
+static void
+assert_program_refuses (const gchar * const *args)
+{
+  g_autofree gchar *out = NULL;
+
+  g_assert_false (run_program (args, &out));
+  g_assert_cmpstr (out, ==, "");
+}
+
 static void
 test_program_exits_after_the_asked_time (void)
 {
-  const gchar *program = program_path ();
-  g_autoptr (GSubprocess) process = NULL;
-  g_autoptr (GError) error = NULL;
-  g_autofree gchar *out = NULL;
+  const gchar *args[] = { "--fault", "500:3:/api/v2", NULL };
 
-  if (program == NULL)
-    return;
-  process = g_subprocess_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE, &error,
-      program, "--exit-after-ms", "100", "--fault", "500:3:/api/v2", NULL);
-  g_assert_no_error (error);
-  g_assert_true (g_subprocess_communicate_utf8 (process, NULL, NULL, &out,
-          NULL, &error));
-  g_assert_true (g_subprocess_get_successful (process));
-  g_assert_true (g_str_has_prefix (out, "http://127.0.0.1:"));
+  if (program_path () != NULL)
+    assert_program_serves (args);
 }
 
 static void
 test_program_rejects_an_unknown_fault (void)
 {
-  const gchar *program = program_path ();
-  g_autoptr (GSubprocess) process = NULL;
-  g_autoptr (GError) error = NULL;
+  const gchar *args[] = { "--fault", "teapot:1", NULL };
 
-  if (program == NULL)
+  if (program_path () != NULL)
+    assert_program_refuses (args);
+}
+
+static void
+test_program_accepts_fault_rates_and_a_seed (void)
+{
+  const gchar *args[] = { "--fault", "500:10%", "--fault",
+    "slow:10%:GET /api/v2/detect?", "--fault", "503:2.5%:/api/v2", "--seed",
+    "7", NULL
+  };
+
+  if (program_path () != NULL)
+    assert_program_serves (args);
+}
+
+static void
+test_program_rejects_a_bad_fault_rate (void)
+{
+  const gchar *specs[] = { "500:101%", "500:x%", "500:-1%", "500:%",
+    "500:10%%"
+  };
+  const gchar *overlapping[] = { "--fault", "500:60%", "--fault",
+    "503:50%:/api/v2/detect", NULL
+  };
+  guint i;
+
+  if (program_path () == NULL)
     return;
-  process = g_subprocess_new (G_SUBPROCESS_FLAGS_STDERR_SILENCE, &error,
-      program, "--fault", "teapot:1", NULL);
-  g_assert_no_error (error);
-  g_assert_true (g_subprocess_wait (process, NULL, &error));
-  g_assert_false (g_subprocess_get_successful (process));
+  for (i = 0; i < G_N_ELEMENTS (specs); i++) {
+    const gchar *args[] = { "--fault", specs[i], NULL };
+
+    assert_program_refuses (args);
+  }
+  assert_program_refuses (overlapping);
 }
 
 #define ADD(path, func) \
@@ -2103,6 +2776,46 @@ main (int argc, char **argv)
       test_malformed_json_fault_sends_a_broken_body);
   ADD ("fault/stop-while-an-answer-is-held-back",
       test_stop_while_an_answer_is_held_back);
+  ADD ("fault/prefix-with-a-query-mark-faults-only-the-list",
+      test_fault_prefix_with_a_query_mark_faults_only_the_list);
+  ADD ("fault/rates-give-each-kind-its-share",
+      test_fault_rates_give_each_kind_its_share);
+  ADD ("fault/rate-is-repeated-by-its-seed",
+      test_fault_rate_is_repeated_by_its_seed);
+  ADD ("fault/rate-prefix-limits-the-rate",
+      test_fault_rate_prefix_limits_the_rate);
+  ADD ("fault/none-clears-the-rates", test_fault_none_clears_the_rates);
+  ADD ("fault/rate-and-every-nth-replace-each-other",
+      test_fault_rate_and_every_nth_replace_each_other);
+  ADD ("fault/every-nth-takes-precedence-over-rates",
+      test_fault_every_nth_takes_precedence_over_rates);
+  ADD ("fault/rates-over-100-on-one-request-are-refused",
+      test_fault_rates_over_100_on_one_request_are_refused);
+  ADD ("fault/rates-of-every-kind-fit-together",
+      test_fault_rates_of_every_kind_fit_together);
+
+  ADD ("list/pages-through-every-detect", test_list_pages_through_every_detect);
+  ADD ("list/page-size-from-10-to-1000", test_list_page_size_from_10_to_1000);
+  ADD ("list/page-must-be-an-integer-from-1",
+      test_list_page_must_be_an_integer_from_1);
+  ADD ("list/page-size-outside-10-to-1000-is-400",
+      test_list_page_size_outside_10_to_1000_is_400);
+  ADD ("list/is-newest-first", test_list_is_newest_first);
+  ADD ("list/orders-by-created-at-under-clock-skew",
+      test_list_orders_by_created_at_under_clock_skew);
+  ADD ("list/items-are-the-detect-items", test_list_items_are_the_detect_items);
+  ADD ("list/shows-each-detects-own-status",
+      test_list_shows_each_detects_own_status);
+  ADD ("list/redacts-zero-retention-filenames",
+      test_list_redacts_zero_retention_filenames);
+  ADD ("list/shows-only-the-tokens-own-detects",
+      test_list_shows_only_the_tokens_own_detects);
+  ADD ("list/without-a-valid-token-is-401",
+      test_list_without_a_valid_token_is_401);
+  ADD ("list/shows-batches-whose-answer-was-lost",
+      test_list_shows_batches_whose_answer_was_lost);
+  ADD ("list/is-counted-in-the-stats", test_list_is_counted_in_the_stats);
+  ADD ("list/route-allows-only-get", test_list_route_allows_only_get);
 
   ADD ("stats/describe-what-was-received",
       test_stats_describe_what_was_received);
@@ -2125,6 +2838,10 @@ main (int argc, char **argv)
       test_program_exits_after_the_asked_time);
   g_test_add_func ("/emulator/program/rejects-an-unknown-fault",
       test_program_rejects_an_unknown_fault);
+  g_test_add_func ("/emulator/program/accepts-fault-rates-and-a-seed",
+      test_program_accepts_fault_rates_and_a_seed);
+  g_test_add_func ("/emulator/program/rejects-a-bad-fault-rate",
+      test_program_rejects_a_bad_fault_rate);
 
   return g_test_run ();
 }

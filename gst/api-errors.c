@@ -222,7 +222,7 @@ rd_results_parse_error (guint http_status, const gchar * body, gssize length,
 
   if (body != NULL && length != 0) {
     parser = json_parser_new ();
-    if (json_parser_load_from_data (parser, body, length, NULL)) {
+    if (rd_json_parser_load (parser, body, length, NULL)) {
       JsonNode *node = json_parser_get_root (parser);
 
       if (node != NULL && JSON_NODE_HOLDS_OBJECT (node))

@@ -7,6 +7,194 @@
 #include <math.h>
 #include <string.h>
 
+/* ---- documents ---- */
+
+static const gchar *
+skip_white_space (const gchar * p, const gchar * end)
+{
+  while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
+    p++;
+  return p;
+}
+
+/* Four hex digits at @p (before @end) into @value. */
+static gboolean
+read_hex4 (const gchar * p, const gchar * end, gunichar * value)
+{
+  guint i;
+
+  *value = 0;
+  if (end - p < 4)
+    return FALSE;
+  for (i = 0; i < 4; i++) {
+    if (!g_ascii_isxdigit (p[i]))
+      return FALSE;
+    *value = (*value << 4) | g_ascii_xdigit_value (p[i]);
+  }
+  return TRUE;
+}
+
+/* Past the string whose opening quote is at @p, or NULL. A \u escape of a
+ * UTF-16 surrogate must be one half of a pair, the high one first. */
+static const gchar *
+scan_string (const gchar * p, const gchar * end)
+{
+  gunichar unit, low;
+
+  for (p++; p < end; p++) {
+    if (*p == '"')
+      return p + 1;
+    if ((guchar) * p < 0x20)
+      return NULL;
+    if (*p != '\\')
+      continue;
+    if (++p == end)
+      return NULL;
+    if (*p != 'u') {
+      if (*p == '\0' || strchr ("\"\\/bfnrt", *p) == NULL)
+        return NULL;
+      continue;
+    }
+    if (!read_hex4 (p + 1, end, &unit) || (unit >= 0xdc00 && unit <= 0xdfff))
+      return NULL;
+    p += 4;
+    if (unit >= 0xd800 && unit <= 0xdbff) {
+      if (end - p < 3 || p[1] != '\\' || p[2] != 'u'
+          || !read_hex4 (p + 3, end, &low) || low < 0xdc00 || low > 0xdfff)
+        return NULL;
+      p += 6;
+    }
+  }
+  return NULL;
+}
+
+static const gchar *
+scan_digits (const gchar * p, const gchar * end)
+{
+  if (p == end || !g_ascii_isdigit (*p))
+    return NULL;
+  while (p < end && g_ascii_isdigit (*p))
+    p++;
+  return p;
+}
+
+static const gchar *
+scan_number (const gchar * p, const gchar * end)
+{
+  if (*p == '-')
+    p++;
+  if (p < end && *p == '0')
+    p++;
+  else if ((p = scan_digits (p, end)) == NULL)
+    return NULL;
+  if (p < end && *p == '.' && (p = scan_digits (p + 1, end)) == NULL)
+    return NULL;
+  if (p < end && (*p == 'e' || *p == 'E')) {
+    p++;
+    if (p < end && (*p == '+' || *p == '-'))
+      p++;
+    p = scan_digits (p, end);
+  }
+  return p;
+}
+
+/* Past the string, number, true, false or null at @p, or NULL. */
+static const gchar *
+scan_scalar (const gchar * p, const gchar * end)
+{
+  const gchar *const words[] = { "true", "false", "null" };
+  guint i;
+
+  if (*p == '"')
+    return scan_string (p, end);
+  if (*p == '-' || g_ascii_isdigit (*p))
+    return scan_number (p, end);
+  for (i = 0; i < G_N_ELEMENTS (words); i++) {
+    gsize n = strlen (words[i]);
+
+    if ((gsize) (end - p) >= n && memcmp (p, words[i], n) == 0)
+      return p + n;
+  }
+  return NULL;
+}
+
+static gboolean
+check_plain_json (const gchar * data, gsize length, GError ** error)
+{
+  enum
+  {
+    VALUE, VALUE_OR_CLOSE, KEY, KEY_OR_CLOSE, COLON, COMMA_OR_CLOSE, END
+  } want = VALUE;
+  const gchar *p = data, *end = data + length, *at;
+  gboolean in_object[RD_JSON_MAX_DEPTH];
+  guint depth = 0;
+
+  /* json-glib skips a UTF-8 byte order mark */
+  if (length >= 3 && memcmp (p, "\xef\xbb\xbf", 3) == 0)
+    p += 3;
+  if (skip_white_space (p, end) == end)
+    return TRUE;
+
+  while ((p = skip_white_space (p, end)) < end) {
+    gchar close = depth > 0 && in_object[depth - 1] ? '}' : ']';
+
+    at = p;
+    if ((want == VALUE_OR_CLOSE && *p == ']')
+        || (want == KEY_OR_CLOSE && *p == '}')
+        || (want == COMMA_OR_CLOSE && *p == close)) {
+      p++;
+      depth--;
+      want = depth > 0 ? COMMA_OR_CLOSE : END;
+    } else if (want == COMMA_OR_CLOSE && *p == ',') {
+      p++;
+      want = in_object[depth - 1] ? KEY : VALUE;
+    } else if ((want == KEY || want == KEY_OR_CLOSE) && *p == '"') {
+      p = scan_string (p, end);
+      want = COLON;
+    } else if (want == COLON && *p == ':') {
+      p++;
+      want = VALUE;
+    } else if ((want == VALUE || want == VALUE_OR_CLOSE)
+        && (*p == '{' || *p == '[')) {
+      if (depth == RD_JSON_MAX_DEPTH) {
+        g_set_error (error, JSON_PARSER_ERROR, JSON_PARSER_ERROR_INVALID_DATA,
+            "nested deeper than %d levels", RD_JSON_MAX_DEPTH);
+        return FALSE;
+      }
+      in_object[depth++] = *p == '{';
+      want = *p == '{' ? KEY_OR_CLOSE : VALUE_OR_CLOSE;
+      p++;
+    } else if (want == VALUE || want == VALUE_OR_CLOSE) {
+      p = scan_scalar (p, end);
+      want = depth > 0 ? COMMA_OR_CLOSE : END;
+    } else {
+      p = NULL;
+    }
+    if (p == NULL) {
+      g_set_error (error, JSON_PARSER_ERROR, JSON_PARSER_ERROR_INVALID_DATA,
+          "not one value in plain JSON (at byte %" G_GSIZE_FORMAT ")",
+          (gsize) (at - data));
+      return FALSE;
+    }
+  }
+  if (want != END) {
+    g_set_error (error, JSON_PARSER_ERROR, JSON_PARSER_ERROR_INVALID_DATA,
+        "the document ends within its value");
+    return FALSE;
+  }
+  return TRUE;
+}
+
+gboolean
+rd_json_parser_load (JsonParser * parser, const gchar * data, gssize length,
+    GError ** error)
+{
+  if (!check_plain_json (data, length < 0 ? strlen (data) : (gsize) length,
+          error))
+    return FALSE;
+  return json_parser_load_from_data (parser, data, length, error);
+}
+
 /* ---- tolerant JSON accessors ---- */
 
 JsonNode *

@@ -23,6 +23,18 @@ G_BEGIN_DECLS
 /* Longest http(s) URL copied into a result; longer ones and data: URIs are
  * dropped so that bus messages stay small. */
 #define RD_JSON_MAX_URL_LENGTH 2048
+/* Deepest nesting of a document handed to json-glib, whose parser recurses
+ * once per level (100000 levels overflow the stack). */
+#define RD_JSON_MAX_DEPTH 512
+
+/* json_parser_load_from_data() for documents from outside (the API's
+ * answers, manifests on disk), refusing first what is not one value in
+ * plain JSON (RFC 8259) or nested deeper than RD_JSON_MAX_DEPTH: json-glib
+ * 1.6 also reads comments, single quotes and several top-level values, and
+ * leaks memory on some of those (every value after the first one, a broken
+ * surrogate pair). An empty document is left to json-glib (no root). */
+gboolean rd_json_parser_load (JsonParser * parser, const gchar * data,
+    gssize length, GError ** error);
 
 /* Members and values of the types the API should send, else absent. */
 JsonNode *rd_json_member (JsonObject * object, const gchar * name);

@@ -49,6 +49,10 @@ typedef struct {
   guint failed_count;
   guint error_http_status;      /* state ERROR: 0 for network/local failures */
   gchar *error_reason;          /* state ERROR: why */
+  /* state CLOSED: when its last upload attempt began (wall clock, us since
+   * the epoch; 0: never). The API may have created it since: a next run
+   * settles it (client-settle.c) before sending it again. */
+  gint64 upload_started_us;
 } RdBatch;
 
 typedef enum {

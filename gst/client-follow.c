@@ -12,8 +12,6 @@
 #include "client-private.h"
 #include "messages.h"
 
-/* Verdicts fetched at once per batch. */
-#define RESULT_FETCHES_AT_ONCE 4
 
 static void job_fetch_more (Job * job);
 static void fetch_send (Fetch * fetch);
@@ -32,31 +30,14 @@ void
 rd_job_schedule_poll (Job * job, GstClockTime delay)
 {
   RdClient *client = job->client;
+  GstClockTime left = rd_job_time_left (job);
 
-  if (client->poll_timeout != 0 && GST_CLOCK_TIME_IS_VALID
-      (client->poll_timeout)) {
-    gint64 deadline_us = job->accepted_us +
-        (gint64) MIN (client->poll_timeout / GST_USECOND, G_MAXINT64 / 2);
-    gint64 left_us = MAX (deadline_us - g_get_monotonic_time (), 0);
-
-    /* One last look at the deadline rather than a timeout in between. */
-    delay = MIN (delay, (GstClockTime) left_us * GST_USECOND);
-  }
+  /* One last look at the deadline rather than a timeout in between. */
+  if (GST_CLOCK_TIME_IS_VALID (left))
+    delay = MIN (delay, left);
   g_assert (job->timer == NULL);
   job->timer = rd_client_add_timer (client, delay, (GSourceFunc) job_poll_timer,
       job);
-}
-
-static gboolean
-job_poll_timeout_reached (Job * job)
-{
-  RdClient *client = job->client;
-
-  if (client->poll_timeout == 0 || !GST_CLOCK_TIME_IS_VALID
-      (client->poll_timeout))
-    return FALSE;
-  return g_get_monotonic_time () - job->accepted_us >=
-      (gint64) MIN (client->poll_timeout / GST_USECOND, G_MAXINT64 / 2);
 }
 
 /* Copies what the API says into the batch; TRUE when status or counts
@@ -116,9 +97,10 @@ poll_done (GObject * source, GAsyncResult * result, gpointer user_data)
       GST_WARNING ("batch %u: unreadable status: %s", batch->index,
           parse_error->message);
       if (!rd_job_retry (job, &response, rd_job_poll)) {
-        g_autofree gchar *reason = g_strdup_printf ("unreadable batch "
-            "status from the API: %s (gave up after %u retries)",
-            parse_error->message, job->failures);
+        g_autofree gchar *what = g_strdup_printf ("unreadable batch "
+            "status from the API: %s", parse_error->message);
+        g_autofree gchar *reason = rd_job_gave_up_reason (job, what,
+            job->failures);
 
         /* As for a failed poll: the API has the batch. */
         rd_job_fail (job, FAIL_KEEP_STATE, response.status, reason, NULL,
@@ -128,6 +110,7 @@ poll_done (GObject * source, GAsyncResult * result, gpointer user_data)
     }
 
     job->failures = 0;
+    client->outage.probe_interval = 0;
     if (rd_job_apply_status (job, status)) {
       GST_DEBUG ("batch %u: %s, %u completed, %u failed", batch->index,
           batch->status, batch->completed_count, batch->failed_count);
@@ -137,7 +120,7 @@ poll_done (GObject * source, GAsyncResult * result, gpointer user_data)
     }
     if (rd_results_batch_status_is_terminal (batch->status)) {
       rd_job_terminal (job);
-    } else if (job_poll_timeout_reached (job)) {
+    } else if (rd_job_time_left (job) == 0) {
       g_autofree gchar *reason = g_strdup_printf ("poll timeout after %"
           G_GUINT64_FORMAT " s: the batch is still %s",
           client->poll_timeout / GST_SECOND, batch->status);
@@ -160,7 +143,8 @@ poll_done (GObject * source, GAsyncResult * result, gpointer user_data)
     case RD_RETRY_YES:
       /* The API has the batch and may well answer next time: the manifest
        * stays submitted with its uuid, so that a next run polls it again. */
-      if (!rd_job_retry (job, &response, rd_job_poll))
+      if (!rd_job_retry (job, &response, rd_job_poll)
+          && !rd_job_park_in_outage (job, &response, rd_job_poll))
         rd_job_fail_response (job, FAIL_KEEP_STATE, &response, TRUE);
       break;
     default:
@@ -182,8 +166,7 @@ rd_job_poll (Job * job)
   job->msg = rd_client_new_message (client, SOUP_METHOD_GET, "/detect/batch/",
       job->batch->uuid);
   job->n_requests++;
-  soup_session_send_and_read_async (client->session, job->msg,
-      G_PRIORITY_DEFAULT, client->cancellable, poll_done, job);
+  rd_response_send (client, job->msg, poll_done, job);
 }
 
 /* ---- verdicts ---- */
@@ -222,7 +205,9 @@ job_report_results (Job * job)
 
   while (job->next_report < job->batch->files->len
       && job->fetches[job->next_report].result != NULL) {
-    if (client->callbacks.result)
+    /* an adopted batch fetches its verdicts to know its end, and reports
+     * them only when asked to */
+    if (client->callbacks.result && client->fetch_results)
       client->callbacks.result (job->batch, job->next_report,
           job->fetches[job->next_report].result, client->user_data);
     job->next_report++;
@@ -249,8 +234,8 @@ fetch_fail (Fetch * fetch, const Response * response, gboolean gave_up)
   g_autoptr (GstStructure) details = NULL;
 
   rd_response_parse_error (fetch->job->client, response, &reason, &details);
-  message = gave_up ? g_strdup_printf ("%s (gave up after %u retries)",
-      reason, fetch->failures) : g_strdup (reason);
+  message = gave_up ? rd_job_gave_up_reason (fetch->job, reason,
+      fetch->failures) : g_strdup (reason);
   GST_WARNING ("batch %u: no verdict for file %u: %s",
       fetch->job->batch->index, fetch->index, message);
   fetch_finish (fetch, unknown_result (message));
@@ -270,15 +255,70 @@ fetch_retry (Fetch * fetch, const Response * response)
   RdClient *client = fetch->job->client;
   GstClockTime delay;
 
-  if (fetch->failures >= client->max_retries)
+  if (fetch->failures >= client->max_retries
+      || rd_job_time_left (fetch->job) == 0)
     return FALSE;
   fetch->failures++;
-  delay = rd_retry_delay (fetch->failures,
-      rd_response_parse_retry_after (response->retry_after),
-      g_random_double ());
+  delay = rd_job_retry_delay (fetch->job, fetch->failures, response);
   fetch->timer = rd_client_add_timer (client, delay,
       (GSourceFunc) fetch_retry_timer, fetch);
   return TRUE;
+}
+
+/* ---- an adopted batch: its detects followed one by one ---- */
+
+static gboolean
+detect_is_final (const GstStructure * verdict)
+{
+  const gchar *status = gst_structure_get_string (verdict, "status");
+
+  return g_strcmp0 (status, "completed") == 0
+      || g_strcmp0 (status, "failed") == 0;
+}
+
+/* A detect still processing is looked at again, backing off as polls do,
+ * until the batch's budget runs out. */
+static void
+fetch_look_again (Fetch * fetch)
+{
+  Job *job = fetch->job;
+  RdClient *client = job->client;
+  GstClockTime left = rd_job_time_left (job);
+
+  if (left == 0) {
+    g_autofree gchar *message = g_strdup_printf ("still processing at the "
+        "poll-timeout of %" G_GUINT64_FORMAT " s",
+        client->poll_timeout / GST_SECOND);
+
+    fetch_finish (fetch, unknown_result (message));
+    return;
+  }
+  fetch->failures = 0;
+  fetch->interval = fetch->interval == 0 ? client->poll_interval :
+      rd_retry_next_poll_interval (fetch->interval, client->poll_max_interval);
+  fetch->timer = rd_client_add_timer (client, GST_CLOCK_TIME_IS_VALID (left) ?
+      MIN (fetch->interval, left) : fetch->interval,
+      (GSourceFunc) fetch_retry_timer, fetch);
+}
+
+/* The batch's status and counts from its detects' verdicts. */
+static void
+job_count_detects (Job * job)
+{
+  RdBatch *batch = job->batch;
+  guint i, completed = 0;
+
+  for (i = 0; i < batch->files->len; i++) {
+    const gchar *status = gst_structure_get_string (job->fetches[i].result,
+        "status");
+
+    completed += g_strcmp0 (status, "completed") == 0;
+  }
+  batch->completed_count = completed;
+  batch->failed_count = batch->files->len - completed;
+  g_free (batch->status);
+  batch->status = g_strdup (completed == batch->files->len ? "completed" :
+      completed == 0 ? "failed" : "partially_failed");
 }
 
 static void
@@ -309,7 +349,10 @@ fetch_done (GObject * source, GAsyncResult * result, gpointer user_data)
     GstStructure *verdict = rd_results_parse_detect (data, length, &error);
 
     rd_client_redact_error (client, error);
-    if (verdict) {
+    if (verdict && job->adopted && !detect_is_final (verdict)) {
+      gst_structure_free (verdict);
+      fetch_look_again (fetch);
+    } else if (verdict) {
       fetch_finish (fetch, verdict);
     } else if (!fetch_retry (fetch, &response)) {
       g_autofree gchar *message = g_strdup_printf ("unreadable verdict from "
@@ -359,8 +402,7 @@ fetch_send (Fetch * fetch)
   fetch->msg = rd_client_new_message (client, SOUP_METHOD_GET, "/detect/",
       file->detect_uuid);
   job->n_requests++;
-  soup_session_send_and_read_async (client->session, fetch->msg,
-      G_PRIORITY_DEFAULT, client->cancellable, fetch_done, fetch);
+  rd_response_send (client, fetch->msg, fetch_done, fetch);
 }
 
 static void
@@ -368,7 +410,7 @@ job_fetch_more (Job * job)
 {
   RdBatch *batch = job->batch;
 
-  while (job->fetches_active < RESULT_FETCHES_AT_ONCE
+  while (job->fetches_active < RD_FETCHES_AT_ONCE
       && job->next_fetch < batch->files->len) {
     Fetch *fetch = &job->fetches[job->next_fetch++];
     const RdBatchFile *file = g_ptr_array_index (batch->files, fetch->index);
@@ -386,20 +428,18 @@ job_fetch_more (Job * job)
     fetch_send (fetch);
   }
   job_report_results (job);
-  if (job->fetches_done == batch->files->len)
+  if (job->fetches_done == batch->files->len) {
+    if (job->adopted)
+      job_count_detects (job);
     rd_job_done (job);
+  }
 }
 
-void
-rd_job_terminal (Job * job)
+static void
+job_fetch_all (Job * job)
 {
-  RdClient *client = job->client;
   guint i;
 
-  if (!client->fetch_results) {
-    rd_job_done (job);
-    return;
-  }
   job->phase = JOB_FETCHING;
   job->fetches = g_new0 (Fetch, job->batch->files->len);
   for (i = 0; i < job->batch->files->len; i++) {
@@ -407,4 +447,24 @@ rd_job_terminal (Job * job)
     job->fetches[i].index = i;
   }
   job_fetch_more (job);
+}
+
+void
+rd_job_terminal (Job * job)
+{
+  if (!job->client->fetch_results) {
+    rd_job_done (job);
+    return;
+  }
+  job_fetch_all (job);
+}
+
+/* A batch whose uuid is unknown (adopted by client-settle.c, or resumed
+ * so): each detect is looked at until it is final; its verdict, then the
+ * batch's counts, follow. */
+void
+rd_job_follow_detects (Job * job)
+{
+  job->adopted = TRUE;
+  job_fetch_all (job);
 }

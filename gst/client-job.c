@@ -61,6 +61,13 @@ rd_client_new_message (RdClient * client, const gchar * method,
   soup_message_headers_replace (headers, "Authorization", auth);
   memset (auth, 0, strlen (auth));
   soup_message_headers_replace (headers, "Accept", "application/json");
+  /* The token goes to api-url's host only, and only its answers count. A
+   * libsoup before 3.6.5 without the fix of CVE-2025-46421 (Debian 12
+   * backported it in 3.2.3-0+deb12u1; 3.2.2-2 lacks it) keeps the
+   * Authorization header on a redirect to another host, and one with it
+   * would still take the other host's answer: no redirect is followed,
+   * and client-response.c reports where it pointed. */
+  soup_message_add_flags (msg, SOUP_MESSAGE_NO_REDIRECT);
 
   /* libsoup 3.2 (Debian 12) crashes when it restarts a request. An
    * idempotent request whose first attempt fails at once on a reused
@@ -106,6 +113,34 @@ rd_client_clear_timer (GSource ** timer)
 
 /* ---- jobs ---- */
 
+/* The budget starts (again: a batch resumed after an outage) now. */
+void
+rd_job_renew_deadline (Job * job)
+{
+  RdClient *client = job->client;
+
+  job->deadline_us = G_MAXINT64;
+  if (client->poll_timeout != 0 && GST_CLOCK_TIME_IS_VALID
+      (client->poll_timeout))
+    job->deadline_us = g_get_monotonic_time () +
+        (gint64) MIN (client->poll_timeout / GST_USECOND, G_MAXINT64 / 4);
+}
+
+/* What is left of the batch's budget (poll_timeout, counted from when the
+ * client took the batch, so that every batch ends within it, waiting for a
+ * slot, uploading, backing off, polling and fetching included);
+ * GST_CLOCK_TIME_NONE when there is no bound. */
+GstClockTime
+rd_job_time_left (Job * job)
+{
+  gint64 now = g_get_monotonic_time ();
+
+  if (job->deadline_us == G_MAXINT64)
+    return GST_CLOCK_TIME_NONE;
+  return now >= job->deadline_us ? 0 :
+      (GstClockTime) (job->deadline_us - now) * GST_USECOND;
+}
+
 void
 rd_job_write_manifest (Job * job)
 {
@@ -147,6 +182,7 @@ rd_job_new (RdClient * client, RdBatch * batch)
   job->client = client;
   job->batch = batch;
   job->phase = JOB_QUEUED;
+  rd_job_renew_deadline (job);
   return job;
 }
 
@@ -157,6 +193,12 @@ job_free (Job * job)
 
   g_assert (job->n_requests == 0);
   rd_client_clear_timer (&job->timer);
+  g_free (job->settle.what);
+  if (job->settle.found) {
+    for (i = 0; i < job->batch->files->len; i++)
+      g_free (job->settle.found[i]);
+    g_free (job->settle.found);
+  }
   if (job->fetches) {
     for (i = 0; i < job->batch->files->len; i++) {
       rd_client_clear_timer (&job->fetches[i].timer);
@@ -176,7 +218,9 @@ void
 rd_client_check_quit (RdClient * client)
 {
   if (client->stopping && client->active == NULL
-      && g_queue_is_empty (&client->waiting))
+      && g_queue_is_empty (&client->waiting)
+      && g_queue_is_empty (&client->outage.parked)
+      && client->outage.probe == NULL)
     g_main_loop_quit (client->loop);
 }
 
@@ -185,15 +229,28 @@ rd_client_check_quit (RdClient * client)
 static void
 client_detach_job (RdClient * client, Job * job)
 {
-  if (job->phase == JOB_QUEUED)
+  if (job->parked)
+    g_queue_remove (&client->outage.parked, job);
+  else if (job->phase == JOB_QUEUED)
     g_queue_remove (&client->waiting, job);
   else
     client->active = g_list_remove (client->active, job);
+  job->parked = FALSE;
   if (job->in_flight) {
     job->in_flight = FALSE;
     client->in_flight--;
     client->slot_freed (client);
   }
+}
+
+/* Out of the active batches and its slot, into client-outage.c's hands
+ * (which queues it): @resume sends it again when the API answers. */
+void
+rd_job_park (Job * job, JobSendFunc resume)
+{
+  client_detach_job (job->client, job);
+  job->parked = TRUE;
+  job->resume = resume;
 }
 
 /* The pending count drops only after a batch's final callback: the element
@@ -263,11 +320,23 @@ rd_job_fail_unknown_outcome (Job * job, guint http_status, const gchar * what,
 void
 rd_job_cancel (Job * job)
 {
-  if (job->phase == JOB_POSTING && job->body_sent) {
+  if ((job->phase == JOB_POSTING && job->body_sent) || job->ambiguous) {
     rd_job_fail_unknown_outcome (job, 0, "the client was stopped", TRUE);
     return;
   }
   job_finish (job, NULL, 0, CANCELLED_REASON, NULL, TRUE);
+}
+
+/* Ends a batch that is not finished but must not wait (the client drains):
+ * its manifest stays as it is (closed or submitted, for a next run),
+ * except for a POST of unknown outcome, which is recorded so. */
+void
+rd_job_fail_kept (Job * job, guint http_status, const gchar * reason)
+{
+  if (job->ambiguous)
+    rd_job_fail_unknown_outcome (job, http_status, reason, FALSE);
+  else
+    rd_job_fail (job, FAIL_KEEP_STATE, http_status, reason, NULL, FALSE);
 }
 
 void
@@ -326,6 +395,32 @@ rd_client_unauthorized (RdClient * client, Job * job, const gchar * reason,
 
 /* ---- retries and failed answers ---- */
 
+/* Backoff (or Retry-After) for retry @attempt, cut to what is left of the
+ * budget: the last attempt is made at the deadline, not after it. */
+GstClockTime
+rd_job_retry_delay (Job * job, guint attempt, const Response * response)
+{
+  GstClockTime delay = rd_retry_delay (attempt,
+      rd_response_parse_retry_after (response->retry_after),
+      g_random_double ());
+  GstClockTime left = rd_job_time_left (job);
+
+  return GST_CLOCK_TIME_IS_VALID (left) ? MIN (delay, left) : delay;
+}
+
+/* Why a request is not sent again: its retries, or the batch's time. */
+gchar *
+rd_job_gave_up_reason (Job * job, const gchar * reason, guint failures)
+{
+  RdClient *client = job->client;
+
+  if (rd_job_time_left (job) == 0)
+    return g_strdup_printf ("%s (gave up at the poll-timeout of %"
+        G_GUINT64_FORMAT " s, after %u retries)", reason,
+        client->poll_timeout / GST_SECOND, failures);
+  return g_strdup_printf ("%s (gave up after %u retries)", reason, failures);
+}
+
 static gboolean
 job_retry_timer (Job * job)
 {
@@ -342,14 +437,12 @@ rd_job_retry (Job * job, const Response * response, JobSendFunc resend)
   RdClient *client = job->client;
   GstClockTime delay;
 
-  if (job->failures >= client->max_retries)
+  if (job->failures >= client->max_retries || rd_job_time_left (job) == 0)
     return FALSE;
   job->failures++;
   job->body_sent = FALSE;
   job->resend = resend;
-  delay = rd_retry_delay (job->failures,
-      rd_response_parse_retry_after (response->retry_after),
-      g_random_double ());
+  delay = rd_job_retry_delay (job, job->failures, response);
   GST_INFO ("batch %u: attempt %u failed (HTTP %u), retrying in %"
       GST_TIME_FORMAT, job->batch->index, job->failures, response->status,
       GST_TIME_ARGS (delay));
@@ -368,8 +461,7 @@ rd_job_fail_response (Job * job, FailMode mode, const Response * response,
 
   rd_response_parse_error (job->client, response, &reason, &details);
   if (gave_up)
-    full = g_strdup_printf ("%s (gave up after %u retries)", reason,
-        job->failures);
+    full = rd_job_gave_up_reason (job, reason, job->failures);
   rd_job_fail (job, mode, response->status, full ? full : reason, details,
       FALSE);
 }

@@ -6,7 +6,10 @@
  *   client.c           the thread, its GMainContext, the queue and its
  *                      pump, the public API and the vtable
  *   client-submit.c    the POST and its answer
+ *   client-settle.c    a POST of unknown outcome: the API's list says
  *   client-follow.c    polling, the poll timeout, fetching verdicts
+ *   client-outage.c    a batch that gave up for want of the API waits
+ *                      (parked) until a probe finds it again
  *   client-job.c       a job's life: new and free, manifests, requests
  *                      and timers, retries, its end, the pending count
  *   client-response.c  reading answers, taking the token out
@@ -34,6 +37,7 @@ G_GNUC_INTERNAL GST_DEBUG_CATEGORY_EXTERN (rd_client_debug);
 typedef enum {
   JOB_QUEUED,
   JOB_POSTING,
+  JOB_SETTLING,
   JOB_POLLING,
   JOB_FETCHING,
 } JobPhase;
@@ -42,6 +46,11 @@ typedef struct _Job Job;
 
 /* Sends a job's POST or poll (again). */
 typedef void (*JobSendFunc) (Job * job);
+
+/* Verdicts fetched at once per batch: a batch has at most this many
+ * requests in flight (its POST, settling and polls are one at a time,
+ * and come before its verdicts). */
+#define RD_FETCHES_AT_ONCE 4
 
 /* The one reason of every batch that ends because the client stopped. */
 #define CANCELLED_REASON "cancelled: the client was stopped"
@@ -52,9 +61,22 @@ typedef struct {
   guint index;
   guint failures;
   SoupMessage *msg;             /* the GET in flight */
-  GSource *timer;               /* waiting to retry */
+  GSource *timer;               /* waiting to retry, or to look again */
+  GstClockTime interval;        /* an adopted batch's detect: next look */
   GstStructure *result;         /* set once known */
 } Fetch;
+
+/* A POST of unknown outcome being settled (client-settle.c). */
+typedef struct {
+  gchar *what;                  /* what made it unknown */
+  guint http_status;
+  JobSendFunc resubmit;         /* sends the POST again */
+  gint64 since_us;              /* wall clock: detects created since */
+  guint page;
+  guint looks;                  /* complete looks that did not settle it */
+  gboolean unordered;           /* the list is not newest first */
+  gchar **found;                /* per file: its detect uuid, once found */
+} Settle;
 
 struct _Job {
   RdClient *client;
@@ -74,9 +96,23 @@ struct _Job {
   guint64 body_length;
   guint64 body_written;
   gint64 last_progress_us;
+  gint64 attempt_started_real_us;       /* wall clock, for settling */
+  Settle settle;
+
+  /* found through the list of detects: followed detect by detect, the
+   * batch's uuid unknown */
+  gboolean adopted;
+  /* its POST may have created it: being settled, or waiting to be */
+  gboolean ambiguous;
+
+  /* waiting for the API to answer again (client-outage.c) */
+  gboolean parked;
+  JobSendFunc resume;           /* what job_start() sends when it resumes */
+
+  /* the batch's time budget: poll_timeout from when the client took it */
+  gint64 deadline_us;           /* monotonic; G_MAXINT64: none */
 
   /* polling */
-  gint64 accepted_us;           /* monotonic; the poll timeout counts from it */
   GstClockTime poll_interval;
 
   /* verdicts */
@@ -124,6 +160,16 @@ struct _RdClient {
   gboolean unauthorized;
   gchar *unauthorized_reason;
   GSource *pump_source;
+  gboolean draining;            /* rd_client_drain(): nothing waits any more */
+  struct {
+    gboolean active;
+    gint64 started_us;
+    gchar *reason;
+    GQueue parked;              /* Job*, in the order they gave up */
+    SoupMessage *probe;
+    GSource *probe_timer;
+    GstClockTime probe_interval;
+  } outage;
   /* set by client.c: called when a job gives back its slot in
    * max_in_flight, so that the queue moves on */
   void (*slot_freed) (RdClient * client);
@@ -146,6 +192,15 @@ typedef enum {
 G_GNUC_INTERNAL
 void rd_job_post (Job * job);
 
+/* ---- client-settle.c: an upload of unknown outcome ---- */
+
+G_GNUC_INTERNAL
+void rd_job_settle (Job * job, guint http_status, const gchar * what,
+    JobSendFunc resubmit);
+
+G_GNUC_INTERNAL
+void rd_job_settle_again (Job * job);
+
 /* ---- client-follow.c: polling and verdicts ---- */
 
 G_GNUC_INTERNAL
@@ -156,6 +211,16 @@ G_GNUC_INTERNAL
 gboolean rd_job_apply_status (Job * job, const RdBatchStatus * status);
 G_GNUC_INTERNAL
 void rd_job_terminal (Job * job);
+G_GNUC_INTERNAL
+void rd_job_follow_detects (Job * job);
+
+/* ---- client-outage.c: waiting for the API ---- */
+
+G_GNUC_INTERNAL
+gboolean rd_job_park_in_outage (Job * job, const Response * response,
+    JobSendFunc resume);
+G_GNUC_INTERNAL
+void rd_client_outage_release (RdClient * client, gboolean cancelled);
 
 /* ---- client-job.c: a job's life ---- */
 
@@ -178,6 +243,14 @@ void rd_client_unauthorized (RdClient * client, Job * job,
 G_GNUC_INTERNAL
 Job *rd_job_new (RdClient * client, RdBatch * batch);
 G_GNUC_INTERNAL
+GstClockTime rd_job_time_left (Job * job);
+G_GNUC_INTERNAL
+void rd_job_renew_deadline (Job * job);
+G_GNUC_INTERNAL
+void rd_job_park (Job * job, JobSendFunc resume);
+G_GNUC_INTERNAL
+void rd_job_fail_kept (Job * job, guint http_status, const gchar * reason);
+G_GNUC_INTERNAL
 void rd_job_write_manifest (Job * job);
 G_GNUC_INTERNAL
 void rd_job_fail (Job * job, FailMode mode, guint http_status,
@@ -197,9 +270,21 @@ void rd_job_done (Job * job);
 G_GNUC_INTERNAL
 gboolean rd_job_retry (Job * job, const Response * response,
     JobSendFunc resend);
+G_GNUC_INTERNAL
+GstClockTime rd_job_retry_delay (Job * job, guint attempt,
+    const Response * response);
+G_GNUC_INTERNAL
+gchar *rd_job_gave_up_reason (Job * job, const gchar * reason,
+    guint failures);
 
 /* ---- client-response.c: answers, with the token taken out ---- */
 
+/* Every request is sent with this (not soup_session_send_and_read_async,
+ * which would read a body of any size): its answer is read up to 16 MB,
+ * and @callback calls rd_response_read(). */
+G_GNUC_INTERNAL
+void rd_response_send (RdClient * client, SoupMessage * msg,
+    GAsyncReadyCallback callback, gpointer user_data);
 G_GNUC_INTERNAL
 void rd_response_read (RdClient * client, SoupSession * session,
     GAsyncResult * result, SoupMessage * msg, Response * response);

@@ -4,7 +4,21 @@
  * or a library passes through here before anything logs, records or
  * reports it, because an API or a proxy may echo the token back: this is
  * the one place that takes it out. It reads answers and nothing else: it
- * must not touch a job, a batch or the queue. */
+ * must not touch a job, a batch or the queue.
+ *
+ * It is also where an answer that is not the API's is told apart, so that
+ * every stage sees it the same way:
+ * - a body is read up to RESPONSE_MAX_BYTES and no further (one declared
+ *   longer is not read at all): past it, a 2xx is no answer (a transport
+ *   error, as if the connection had failed), and an error answer keeps
+ *   its status with a body that says it was not read;
+ * - a redirect is never followed (rd_client_new_message() sets
+ *   SOUP_MESSAGE_NO_REDIRECT on every request, so that the token never
+ *   goes to another host whatever the libsoup): it is a final answer whose
+ *   body names where it pointed;
+ * - a 2xx that neither is JSON by its Content-Type nor looks like it (the
+ *   login page of a captive portal, a proxy's octet-stream) is no answer
+ *   either, with a reason that names its Content-Type. */
 
 #include "client-private.h"
 
@@ -12,6 +26,14 @@
 
 /* What the token becomes in any text a server or a library gave us. */
 #define REDACTED "[redacted]"
+
+/* The API's answers are small JSON documents (a video's verdict with its
+ * children, the longest, is some hundred kB): a body longer than this is
+ * not read into memory. */
+#define RESPONSE_MAX_BYTES (16 * 1024 * 1024)
+#define RESPONSE_MAX_TEXT "16 MB"
+/* Read at a time. */
+#define RESPONSE_CHUNK_BYTES (64 * 1024)
 
 /* ---- the token in other people's text ---- */
 
@@ -132,19 +154,276 @@ rd_response_clear (Response * response)
   g_clear_pointer (&response->retry_after, g_free);
 }
 
+/* ---- sending, and reading the body within bounds ---- */
+
+typedef struct
+{
+  GInputStream *stream;
+  GByteArray *body;
+  gboolean too_large;           /* longer than RESPONSE_MAX_BYTES: not kept */
+  GError *error;                /* the read's, while the stream closes */
+} Reading;
+
+static void
+reading_free (Reading * reading)
+{
+  g_clear_object (&reading->stream);
+  if (reading->body)
+    g_byte_array_unref (reading->body);
+  g_clear_error (&reading->error);
+  g_free (reading);
+}
+
+static void
+reading_closed (GObject * source, GAsyncResult * result, gpointer user_data)
+{
+  GTask *task = user_data;
+  Reading *reading = g_task_get_task_data (task);
+
+  /* What was read is what counts: a body read to its end is the answer
+   * (a 202 that arrived as the client stops must still be recorded), and
+   * one left unread (too large) does not close cleanly. */
+  g_input_stream_close_finish (G_INPUT_STREAM (source), result, NULL);
+  if (reading->error) {
+    g_task_return_error (task, g_steal_pointer (&reading->error));
+  } else if (reading->too_large) {
+    g_task_return_pointer (task, NULL, NULL);
+  } else {
+    g_task_return_pointer (task,
+        g_byte_array_free_to_bytes (g_steal_pointer (&reading->body)),
+        (GDestroyNotify) g_bytes_unref);
+  }
+  g_object_unref (task);
+}
+
+/* Closing early drops the connection rather than reading the rest. */
+static void
+reading_close (GTask * task)
+{
+  Reading *reading = g_task_get_task_data (task);
+
+  g_input_stream_close_async (reading->stream, G_PRIORITY_DEFAULT,
+      g_task_get_cancellable (task), reading_closed, task);
+}
+
+static void reading_next (GTask * task);
+
+static void
+reading_got_chunk (GObject * source, GAsyncResult * result, gpointer user_data)
+{
+  GTask *task = user_data;
+  Reading *reading = g_task_get_task_data (task);
+  g_autoptr (GBytes) chunk = NULL;
+  gsize size;
+
+  chunk = g_input_stream_read_bytes_finish (G_INPUT_STREAM (source), result,
+      &reading->error);
+  if (chunk == NULL || (size = g_bytes_get_size (chunk)) == 0) {
+    reading_close (task);
+  } else if (reading->body->len + size > RESPONSE_MAX_BYTES) {
+    reading->too_large = TRUE;
+    g_byte_array_set_size (reading->body, 0);
+    reading_close (task);
+  } else {
+    g_byte_array_append (reading->body, g_bytes_get_data (chunk, NULL), size);
+    reading_next (task);
+  }
+}
+
+static void
+reading_next (GTask * task)
+{
+  Reading *reading = g_task_get_task_data (task);
+
+  g_input_stream_read_bytes_async (reading->stream, RESPONSE_CHUNK_BYTES,
+      G_PRIORITY_DEFAULT, g_task_get_cancellable (task), reading_got_chunk,
+      task);
+}
+
+static void
+reading_sent (GObject * source, GAsyncResult * result, gpointer user_data)
+{
+  GTask *task = user_data;
+  Reading *reading = g_task_get_task_data (task);
+  SoupMessage *msg = soup_session_get_async_result_message (SOUP_SESSION
+      (source), result);
+  SoupMessageHeaders *headers;
+  GError *error = NULL;
+
+  reading->stream = soup_session_send_finish (SOUP_SESSION (source), result,
+      &error);
+  if (reading->stream == NULL) {
+    g_task_return_error (task, error);
+    g_object_unref (task);
+    return;
+  }
+  headers = soup_message_get_response_headers (msg);
+  if (soup_message_headers_get_encoding (headers) ==
+      SOUP_ENCODING_CONTENT_LENGTH
+      && soup_message_headers_get_content_length (headers) >
+      RESPONSE_MAX_BYTES) {
+    reading->too_large = TRUE;
+    reading_close (task);
+    return;
+  }
+  reading_next (task);
+}
+
+/* Sends @msg and reads its answer, at most RESPONSE_MAX_BYTES of it, on
+ * the client's context; @callback gets a result for rd_response_read()
+ * whose source object is the session. */
+void
+rd_response_send (RdClient * client, SoupMessage * msg,
+    GAsyncReadyCallback callback, gpointer user_data)
+{
+  GTask *task = g_task_new (client->session, client->cancellable, callback,
+      user_data);
+  Reading *reading = g_new0 (Reading, 1);
+
+  reading->body = g_byte_array_new ();
+  g_task_set_source_tag (task, rd_response_send);
+  g_task_set_task_data (task, reading, (GDestroyNotify) reading_free);
+  soup_session_send_async (client->session, msg, G_PRIORITY_DEFAULT,
+      client->cancellable, reading_sent, task);
+}
+
+/* ---- answers that are not the API's ---- */
+
+static gboolean
+content_type_is_json (const gchar * type)
+{
+  return type != NULL && (g_ascii_strcasecmp (type, "application/json") == 0
+      || g_ascii_strcasecmp (type, "text/json") == 0
+      || g_str_has_suffix (type, "+json"));
+}
+
+/* Whether @body begins as a JSON object or array would (after white space
+ * and a byte order mark); the parsers say the rest. */
+static gboolean
+body_looks_like_json (GBytes * body)
+{
+  gsize length = 0, i = 0;
+  const gchar *data = body ? g_bytes_get_data (body, &length) : NULL;
+
+  if (length >= 3 && memcmp (data, "\xef\xbb\xbf", 3) == 0)
+    i = 3;
+  while (i < length && g_ascii_isspace (data[i]))
+    i++;
+  return i < length && (data[i] == '{' || data[i] == '[');
+}
+
+/* Where a redirect pointed, as scheme://host:port only: the rest of a
+ * Location (its path, its query) may carry what is not ours to log. */
+static gchar *
+redirect_target (SoupMessage * msg)
+{
+  const gchar *location =
+      soup_message_headers_get_one (soup_message_get_response_headers (msg),
+      "Location");
+  g_autoptr (GUri) target = NULL;
+
+  if (location == NULL || location[0] == '\0')
+    return g_strdup ("nowhere (no Location)");
+  target = g_uri_parse_relative (soup_message_get_uri (msg), location,
+      G_URI_FLAGS_NONE, NULL);
+  if (target == NULL || g_uri_get_host (target) == NULL)
+    return g_strdup ("a Location that is not a URL");
+  return g_uri_join (G_URI_FLAGS_NONE, g_uri_get_scheme (target), NULL,
+      g_uri_get_host (target), g_uri_get_port (target), "", NULL, NULL);
+}
+
+/* An error answer whose own body is replaced by why it was not read; the
+ * error parser turns it into "HTTP <status>: <why>". */
+static void
+response_replace_body (Response * response, const gchar * why)
+{
+  g_clear_pointer (&response->body, g_bytes_unref);
+  response->body = g_bytes_new (why, strlen (why));
+}
+
+/* A 2xx that is not the API's answer: as if no answer had come. */
+static void
+response_no_answer (RdClient * client, Response * response, gint code,
+    const gchar * why)
+{
+  response->error = g_error_new_literal (G_IO_ERROR, code, why);
+  rd_client_redact_error (client, response->error);
+  response->status = 0;
+  g_clear_pointer (&response->body, g_bytes_unref);
+}
+
+/* The 2xx of @msg in @response, if it is not JSON by its Content-Type nor
+ * by its first byte, is no answer: its reason names the type and begins
+ * the text (the title of a portal's login page, say). */
+static void
+response_check_content_type (RdClient * client, SoupMessage * msg,
+    Response * response)
+{
+  const gchar *type = soup_message_headers_get_content_type
+      (soup_message_get_response_headers (msg), NULL);
+  g_autofree gchar *excerpt = NULL;
+  g_autofree gchar *why = NULL;
+  g_autoptr (GstStructure) details = NULL;
+  Response plain = { 0, };
+
+  if (type == NULL || content_type_is_json (type)
+      || body_looks_like_json (response->body))
+    return;
+  plain.status = response->status;
+  plain.body = response->body;
+  rd_response_parse_error (client, &plain, &excerpt, &details);
+  why = g_strdup_printf ("the answer is %s, not the API's JSON: a captive "
+      "portal or a proxy answered in its place? (%s)", type, excerpt);
+  response_no_answer (client, response, G_IO_ERROR_FAILED, why);
+}
+
 /* A transport error's text may quote what a proxy said: redacted here,
  * before anything reads it. */
 void
 rd_response_read (RdClient * client, SoupSession * session,
     GAsyncResult * result, SoupMessage * msg, Response * response)
 {
-  response->body =
-      soup_session_send_and_read_finish (session, result, &response->error);
+  Reading *reading = NULL;
+
+  if (g_task_is_valid (result, session)
+      && g_task_get_source_tag (G_TASK (result)) == rd_response_send) {
+    reading = g_task_get_task_data (G_TASK (result));
+    response->body = g_task_propagate_pointer (G_TASK (result),
+        &response->error);
+  } else {
+    /* sent without rd_response_send(): read whole, as libsoup does */
+    response->body = soup_session_send_and_read_finish (session, result,
+        &response->error);
+  }
   rd_client_redact_error (client, response->error);
   response->status = response->error ? 0 : soup_message_get_status (msg);
   response->retry_after =
       g_strdup (soup_message_headers_get_one
       (soup_message_get_response_headers (msg), "Retry-After"));
+  if (response->status == 0)
+    return;
+
+  if (reading && reading->too_large
+      && SOUP_STATUS_IS_SUCCESSFUL (response->status)) {
+    g_autofree gchar *why = g_strdup_printf ("the answer (HTTP %u) is "
+        "larger than " RESPONSE_MAX_TEXT ", which no answer of the API is; "
+        "it was not read", response->status);
+
+    response_no_answer (client, response, G_IO_ERROR_MESSAGE_TOO_LARGE, why);
+  } else if (reading && reading->too_large) {
+    response_replace_body (response, "an answer larger than "
+        RESPONSE_MAX_TEXT ", not read");
+  } else if (SOUP_STATUS_IS_REDIRECTION (response->status)) {
+    g_autofree gchar *target = redirect_target (msg);
+    g_autofree gchar *why = g_strdup_printf ("a redirect to %s, not "
+        "followed: the token is only sent to the host of api-url (set "
+        "api-url to the address that answers)", target);
+    g_autofree gchar *clean = client_redact (client, why);
+
+    response_replace_body (response, clean);
+  } else if (SOUP_STATUS_IS_SUCCESSFUL (response->status)) {
+    response_check_content_type (client, msg, response);
+  }
 }
 
 GstClockTime

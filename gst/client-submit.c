@@ -4,8 +4,8 @@
  * attempt, with progress reported as it goes out. Its answer decides the
  * batch's next step: accepted (202: the submitted manifest, then
  * client-follow.c polls it), sent again (what retry.c allows), failed, or
- * an outcome nobody can know (a POST that may have created the batch,
- * never sent twice). "Sent" is libsoup's "wrote-body" for the attempt: a
+ * an outcome nobody knows yet (a POST that may have created the batch),
+ * which client-settle.c settles through the API's list of detects. "Sent" is libsoup's "wrote-body" for the attempt: a
  * POST whose body did not go out whole cannot have created a batch, and
  * only one whose whole body went out without a readable answer (or with a
  * 5xx other than 503) is ambiguous. The POST does not carry "Expect:
@@ -86,14 +86,29 @@ job_report_progress (Job * job)
         job->body_length, client->user_data);
 }
 
-/* The last bytes are reported from "wrote-body" only, so that sent ==
- * total always means the whole body was written. */
+/* The whole body went out: from here on a failure leaves the outcome
+ * unknown (the API may have read it all), and sent == total is reported,
+ * once. */
+static void
+job_whole_body_sent (Job * job)
+{
+  if (job->body_sent)
+    return;
+  job->body_sent = TRUE;
+  job->body_written = job->body_length;
+  job_report_progress (job);
+}
+
+/* The last chunk counts as the whole body even before "wrote-body": that
+ * signal waits for a flush that a lost connection may never finish, while
+ * the server may have read every byte. */
 static void
 on_wrote_body_data (SoupMessage * msg, guint chunk_size, Job * job)
 {
   job->body_written = MIN (job->body_written + chunk_size, job->body_length);
-  if (job->body_written < job->body_length
-      && g_get_monotonic_time () - job->last_progress_us >=
+  if (job->body_written >= job->body_length)
+    job_whole_body_sent (job);
+  else if (g_get_monotonic_time () - job->last_progress_us >=
       PROGRESS_INTERVAL_US)
     job_report_progress (job);
 }
@@ -101,9 +116,25 @@ on_wrote_body_data (SoupMessage * msg, guint chunk_size, Job * job)
 static void
 on_wrote_body (SoupMessage * msg, Job * job)
 {
-  job->body_sent = TRUE;
-  job->body_written = job->body_length;
-  job_report_progress (job);
+  job_whole_body_sent (job);
+}
+
+/* An attempt that ended before its whole body was written gets its end
+ * (an error, or stopped) after its start: a retry starts again from 0. */
+static void
+job_report_upload_failed (Job * job, const Response * response,
+    gboolean cancelled)
+{
+  RdClient *client = job->client;
+  g_autofree gchar *reason = NULL;
+  g_autoptr (GstStructure) details = NULL;
+
+  if (job->body_sent || client->callbacks.upload_failed == NULL)
+    return;
+  if (!cancelled)
+    rd_response_parse_error (client, response, &reason, &details);
+  client->callbacks.upload_failed (job->batch, job->body_written,
+      job->body_length, cancelled, reason, client->user_data);
 }
 
 /* ---- the answer ---- */
@@ -125,7 +156,7 @@ job_accepted (Job * job, const Response * response)
     rd_client_redact_error (client, error);
     what = g_strdup_printf ("the API answered %u with a body that could not "
         "be read (%s)", response->status, error->message);
-    rd_job_fail_unknown_outcome (job, response->status, what, FALSE);
+    rd_job_settle (job, response->status, what, rd_job_post);
     return;
   }
 
@@ -137,9 +168,11 @@ job_accepted (Job * job, const Response * response)
         "are paired by position", batch->index, batch->files->len,
         g_strv_length (status->detect_uuids));
   batch->state = RD_BATCH_STATE_SUBMITTED;
+  batch->upload_started_us = 0;
   job->phase = JOB_POLLING;
   job->failures = 0;
-  job->accepted_us = g_get_monotonic_time ();
+  /* the API works: the next outage's probes start from the shortest */
+  client->outage.probe_interval = 0;
   job->poll_interval = client->poll_interval;
   /* Before anything else: from now on a restart must poll, not POST. */
   rd_job_write_manifest (job);
@@ -173,16 +206,23 @@ post_done (GObject * source, GAsyncResult * result, gpointer user_data)
   if (response.error == NULL && SOUP_STATUS_IS_SUCCESSFUL (response.status)) {
     job_accepted (job, &response);
   } else if (rd_response_cancelled (client, &response)) {
+    job_report_upload_failed (job, &response, TRUE);
     rd_job_cancel (job);
   } else if (response.status == SOUP_STATUS_UNAUTHORIZED) {
+    job_report_upload_failed (job, &response, FALSE);
     rd_job_unauthorized (job, &response);
   } else {
+    job_report_upload_failed (job, &response, FALSE);
     switch (rd_retry_classify (TRUE, response.status, response.error,
             job->body_sent)) {
       case RD_RETRY_YES:
+        /* provably not created: a next run need not settle it first */
+        job->batch->upload_started_us = 0;
+        rd_job_write_manifest (job);
         /* out of retries, but provably not accepted (an outage, a busy
          * API): the manifest stays closed, so the next start sends it */
-        if (!rd_job_retry (job, &response, rd_job_post))
+        if (!rd_job_retry (job, &response, rd_job_post)
+            && !rd_job_park_in_outage (job, &response, rd_job_post))
           rd_job_fail_response (job, FAIL_KEEP_STATE, &response, TRUE);
         break;
       case RD_RETRY_UNKNOWN_OUTCOME:{
@@ -190,7 +230,7 @@ post_done (GObject * source, GAsyncResult * result, gpointer user_data)
             g_strdup_printf ("HTTP %u", response.status) :
             g_strdup_printf ("network error (%s)", response.error->message);
 
-        rd_job_fail_unknown_outcome (job, response.status, what, FALSE);
+        rd_job_settle (job, response.status, what, rd_job_post);
         break;
       }
       case RD_RETRY_NO:
@@ -226,6 +266,11 @@ rd_job_post (Job * job)
   job->body_written = 0;
   job->body_sent = FALSE;
   job->last_progress_us = 0;
+  job->attempt_started_real_us = g_get_real_time ();
+  /* Before any byte: a run killed from now on cannot know whether the API
+   * got it all, and the next one settles it first. */
+  job->batch->upload_started_us = job->attempt_started_real_us;
+  rd_job_write_manifest (job);
   soup_message_set_request_body (job->msg,
       rd_multipart_stream_get_content_type (body), G_INPUT_STREAM (body),
       job->body_length);
@@ -241,6 +286,5 @@ rd_job_post (Job * job)
     client->callbacks.progress (job->batch, 0, job->body_length,
         client->user_data);
   job->n_requests++;
-  soup_session_send_and_read_async (client->session, job->msg,
-      G_PRIORITY_DEFAULT, client->cancellable, post_done, job);
+  rd_response_send (client, job->msg, post_done, job);
 }

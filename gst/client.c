@@ -55,10 +55,25 @@ job_start (Job * job)
   job->in_flight = TRUE;
   client->in_flight++;
 
-  if (job->batch->state == RD_BATCH_STATE_SUBMITTED) {
+  if (job->resume) {
+    /* back from an outage: where it stopped */
+    JobSendFunc resume = g_steal_pointer (&job->resume);
+
+    resume (job);
+  } else if (job->batch->state == RD_BATCH_STATE_SUBMITTED
+      && job->batch->uuid == NULL) {
+    /* Resumed after an earlier run settled it: follow its detects. */
+    rd_job_follow_detects (job);
+  } else if (job->batch->state == RD_BATCH_STATE_CLOSED
+      && job->batch->upload_started_us > 0
+      && job->batch->settings.zero_retention_mode <= 0) {
+    /* An earlier run stopped while uploading it: the API may have it. */
+    job->attempt_started_real_us = job->batch->upload_started_us;
+    rd_job_settle (job, 0, "an earlier run stopped during its upload",
+        rd_job_post);
+  } else if (job->batch->state == RD_BATCH_STATE_SUBMITTED) {
     /* Resumed: the API has it already; look at once. */
     job->phase = JOB_POLLING;
-    job->accepted_us = g_get_monotonic_time ();
     job->poll_interval = client->poll_interval;
     rd_job_poll (job);
   } else {
@@ -73,9 +88,23 @@ client_pump (gpointer user_data)
   guint max = MAX (client->max_in_flight, 1);
 
   g_clear_pointer (&client->pump_source, g_source_unref);
-  while (!client->stopping && client->in_flight < max
-      && !g_queue_is_empty (&client->waiting))
-    job_start (g_queue_peek_head (&client->waiting));
+  /* in an outage batches wait for the probe (client-outage.c) */
+  while (!client->stopping && !client->outage.active
+      && client->in_flight < max && !g_queue_is_empty (&client->waiting)) {
+    Job *job = g_queue_peek_head (&client->waiting);
+
+    /* Its time went by in the queue: it was never sent (or, resumed, the
+     * API has it), so its manifest stays for a next run. */
+    if (rd_job_time_left (job) == 0) {
+      g_autofree gchar *reason = g_strdup_printf ("poll timeout after %"
+          G_GUINT64_FORMAT " s: the batch waited for a slot all that time",
+          client->poll_timeout / GST_SECOND);
+
+      rd_job_fail (job, FAIL_KEEP_STATE, 0, reason, NULL, FALSE);
+      continue;
+    }
+    job_start (job);
+  }
   return G_SOURCE_REMOVE;
 }
 
@@ -89,6 +118,21 @@ client_schedule_pump (RdClient * client)
   client->pump_source = g_idle_source_new ();
   g_source_set_callback (client->pump_source, client_pump, client, NULL);
   g_source_attach (client->pump_source, client->context);
+}
+
+/* Settled by an earlier run without learning its uuid (client-settle.c). */
+static gboolean
+batch_has_every_detect_uuid (const RdBatch * batch)
+{
+  guint i;
+
+  for (i = 0; i < batch->files->len; i++) {
+    const RdBatchFile *file = g_ptr_array_index (batch->files, i);
+
+    if (file->detect_uuid == NULL)
+      return FALSE;
+  }
+  return batch->files->len > 0;
 }
 
 /* A batch arrives on the network thread: what can be refused without a
@@ -117,7 +161,7 @@ client_accept (RdClient * client, RdBatch * batch)
 
   switch (batch->state) {
     case RD_BATCH_STATE_SUBMITTED:
-      if (batch->uuid != NULL)
+      if (batch->uuid != NULL || batch_has_every_detect_uuid (batch))
         break;
       /* fall through */
     case RD_BATCH_STATE_OPEN:
@@ -188,6 +232,7 @@ client_shutdown (gpointer user_data)
 
   while ((job = g_queue_peek_head (&client->waiting)))
     rd_job_cancel (job);
+  rd_client_outage_release (client, TRUE);
 
   active = g_list_copy (client->active);
   for (l = active; l; l = l->next) {
@@ -217,10 +262,16 @@ client_thread (gpointer user_data)
 {
   RdClient *client = user_data;
 
+  /* Enough connections for every request the batches in flight can have
+   * at once, and the outage probe: libsoup's default of 2 per host would
+   * hold every poll behind two slow uploads, whatever max_in_flight. */
+  guint conns = MAX (client->max_in_flight, 1) * RD_FETCHES_AT_ONCE + 1;
+
   g_main_context_push_thread_default (client->context);
   client->session =
       soup_session_new_with_options ("user-agent", client->user_agent,
-      "timeout", SESSION_TIMEOUT_S, "idle-timeout", SESSION_TIMEOUT_S, NULL);
+      "timeout", SESSION_TIMEOUT_S, "idle-timeout", SESSION_TIMEOUT_S,
+      "max-conns-per-host", conns, "max-conns", MAX (conns, 10), NULL);
   /* The token goes in our own header; libsoup's auth manager would only
    * act on a 401's WWW-Authenticate: Bearer, which it cannot answer. */
   soup_session_remove_feature_by_type (client->session, SOUP_TYPE_AUTH_MANAGER);
@@ -278,6 +329,7 @@ rd_client_new (const RdClientConfig * config,
   g_mutex_init (&client->lock);
   g_queue_init (&client->incoming);
   g_queue_init (&client->waiting);
+  g_queue_init (&client->outage.parked);
   client->slot_freed = client_schedule_pump;
   return client;
 }
@@ -357,6 +409,37 @@ rd_client_get_pending (RdClient * client)
   return (guint) g_atomic_int_get (&client->pending);
 }
 
+static gboolean
+client_drain (gpointer user_data)
+{
+  RdClient *client = user_data;
+
+  client->draining = TRUE;
+  client_take_incoming (client);
+  rd_client_outage_release (client, FALSE);
+  client_schedule_pump (client);
+  return G_SOURCE_REMOVE;
+}
+
+void
+rd_client_drain (RdClient * client)
+{
+  GSource *source;
+
+  g_return_if_fail (client != NULL);
+
+  CLIENT_LOCK (client);
+  if (client->thread == NULL || client->stopped) {
+    CLIENT_UNLOCK (client);
+    return;
+  }
+  source = g_idle_source_new ();
+  g_source_set_callback (source, client_drain, client, NULL);
+  g_source_attach (source, client->context);
+  g_source_unref (source);
+  CLIENT_UNLOCK (client);
+}
+
 void
 rd_client_stop (RdClient * client)
 {
@@ -411,6 +494,7 @@ rd_client_free (RdClient * client)
   g_object_unref (client->cancellable);
   g_mutex_clear (&client->lock);
   g_free (client->unauthorized_reason);
+  g_free (client->outage.reason);
   g_free (client->api_url);
   if (client->token)
     memset (client->token, 0, strlen (client->token));
@@ -427,6 +511,7 @@ static const RdClientVTable client_vtable = {
   rd_client_stop,
   rd_client_free,
   TRUE,
+  rd_client_drain,
 };
 
 /* The module's entry point: the element loads the module and asks it for

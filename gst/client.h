@@ -37,6 +37,11 @@ typedef struct {
   /* upload progress of a batch, in bytes of the request body */
   void (*progress) (const RdBatch * batch, guint64 sent, guint64 total,
       gpointer user_data);
+  /* an upload attempt (started by progress with @sent 0) ended before its
+   * whole body was written: it failed (@reason, free of the token; it may
+   * be retried, starting again from 0) or the client was stopped */
+  void (*upload_failed) (const RdBatch * batch, guint64 sent, guint64 total,
+      gboolean cancelled, const gchar * reason, gpointer user_data);
   /* a file's verdict ("resemble-detect-result", with batch-uuid, file,
    * running-time and duration set); @result stays owned by the client */
   void (*result) (const RdBatch * batch, guint file_index,
@@ -53,6 +58,11 @@ typedef struct {
   void (*unauthorized) (const gchar * reason, gpointer user_data);
   /* no batch is queued or in flight any more */
   void (*idle) (gpointer user_data);
+  /* @started: the API stopped answering (@reason); batches wait on disk
+   * and are sent when it answers again. Not @started: it answers again
+   * after @lasted; @waiting batches resume. */
+  void (*outage) (gboolean started, const gchar * reason, guint waiting,
+      GstClockTime lasted, gpointer user_data);
 } RdClientCallbacks;
 
 RdClient *rd_client_new (const RdClientConfig * config,
@@ -64,6 +74,11 @@ gboolean rd_client_start (RdClient * client, GError ** error);
 void rd_client_submit (RdClient * client, RdBatch * batch);
 /* Batches queued or in flight, for holding EOS. */
 guint rd_client_get_pending (RdClient * client);
+/* Nothing waits for the API any more (the element got EOS): the batches
+ * of an outage end at once with their error, manifests kept for a next
+ * run, and later failures end batches instead of parking them. Any
+ * thread; never blocks. */
+void rd_client_drain (RdClient * client);
 /* Cancels every request at once, reports every unfinished batch as a
  * cancelled error (manifests describe what happened), joins the thread. */
 void rd_client_stop (RdClient * client);
@@ -85,6 +100,8 @@ typedef struct {
   /* FALSE only for clients that need no token (a test's fake): the element
    * refuses to start without one otherwise */
   gboolean requires_token;
+  /* may be NULL */
+  void (*drain) (RdClient * client);
 } RdClientVTable;
 
 #define RD_CLIENT_VTABLE_SYMBOL "rd_client_get_vtable"

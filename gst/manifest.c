@@ -8,6 +8,7 @@
  * never reaches this file. */
 
 #include "manifest.h"
+#include "api-json.h"
 
 #include <json-glib/json-glib.h>
 #include <errno.h>
@@ -96,6 +97,11 @@ build_manifest (const RdBatch * batch)
   json_builder_add_int_value (builder, batch->files->len);
   json_builder_set_member_name (builder, "total_bytes");
   json_builder_add_int_value (builder, (gint64) batch->total_bytes);
+
+  if (batch->upload_started_us > 0) {
+    json_builder_set_member_name (builder, "upload_started_us");
+    json_builder_add_int_value (builder, batch->upload_started_us);
+  }
 
   json_builder_set_member_name (builder, "error");
   if (batch->error_reason != NULL || batch->error_http_status != 0) {
@@ -502,6 +508,11 @@ read_batch (ReadContext * ctx, const gchar * dir, JsonNode * root_node)
     return NULL;
   batch->failed_count = (guint) value;
 
+  if (!read_optional_uint (ctx, root, "upload_started_us",
+          "upload_started_us", G_MAXINT64, 0, &value))
+    return NULL;
+  batch->upload_started_us = (gint64) value;
+
   if (!read_error (ctx, root, batch))
     return NULL;
 
@@ -520,6 +531,14 @@ read_batch (ReadContext * ctx, const gchar * dir, JsonNode * root_node)
 
     if (file == NULL)
       return NULL;
+    /* The total is written as a JSON integer: one this reader would refuse
+     * must not be accepted here. */
+    if (file->size > (guint64) G_MAXINT64 - batch->total_bytes) {
+      rd_batch_file_free (file);
+      format_error (ctx, "files[%u].size makes the total larger than %"
+          G_GINT64_FORMAT, i, G_MAXINT64);
+      return NULL;
+    }
     rd_batch_add_file (batch, file);
   }
 
@@ -578,8 +597,7 @@ rd_manifest_read (const gchar * dir, GError ** error)
   }
 
   parser = json_parser_new ();
-  if (!json_parser_load_from_data (parser, contents, (gssize) length,
-          &parse_error)) {
+  if (!rd_json_parser_load (parser, contents, (gssize) length, &parse_error)) {
     format_error (&ctx, "%s", parse_error->message);
     return NULL;
   }

@@ -154,25 +154,47 @@ rd_messages_result_set_file (GstStructure * result, const gchar * batch_uuid,
       "duration", G_TYPE_UINT64, duration, NULL);
 }
 
-GstMessage *
-rd_messages_upload_progress (GstObject * src, const RdBatch * batch,
-    guint64 sent, guint64 total)
+static GstMessage *
+upload_message (GstObject * src, const RdBatch * batch, GstProgressType type,
+    guint64 sent, guint64 total, const gchar * text)
 {
   g_autofree gchar *code = g_strdup_printf ("upload-batch-%06u", batch->index);
-  g_autofree gchar *text = NULL;
-  GstProgressType type = GST_PROGRESS_TYPE_CONTINUE;
-  GstMessage *msg;
+  GstMessage *msg = gst_message_new_progress (src, type, code, text);
 
-  if (sent == 0)
-    type = GST_PROGRESS_TYPE_START;
-  else if (sent >= total)
-    type = GST_PROGRESS_TYPE_COMPLETE;
-  text = g_strdup_printf ("Uploading batch %u: %" G_GUINT64_FORMAT " of %"
-      G_GUINT64_FORMAT " bytes", batch->index, sent, total);
-  msg = gst_message_new_progress (src, type, code, text);
   gst_structure_set ((GstStructure *) gst_message_get_structure (msg),
       "index", G_TYPE_UINT, batch->index,
       "sent-bytes", G_TYPE_UINT64, sent,
       "total-bytes", G_TYPE_UINT64, total, NULL);
   return msg;
+}
+
+GstMessage *
+rd_messages_upload_progress (GstObject * src, const RdBatch * batch,
+    guint64 sent, guint64 total)
+{
+  g_autofree gchar *text = g_strdup_printf ("Uploading batch %u: %"
+      G_GUINT64_FORMAT " of %" G_GUINT64_FORMAT " bytes", batch->index, sent,
+      total);
+  GstProgressType type = GST_PROGRESS_TYPE_CONTINUE;
+
+  if (sent == 0)
+    type = GST_PROGRESS_TYPE_START;
+  else if (sent >= total)
+    type = GST_PROGRESS_TYPE_COMPLETE;
+  return upload_message (src, batch, type, sent, total, text);
+}
+
+GstMessage *
+rd_messages_upload_failed (GstObject * src, const RdBatch * batch,
+    guint64 sent, guint64 total, gboolean cancelled, const gchar * reason)
+{
+  g_autofree gchar *text = cancelled ?
+      g_strdup_printf ("Upload of batch %u stopped at %" G_GUINT64_FORMAT
+      " of %" G_GUINT64_FORMAT " bytes", batch->index, sent, total) :
+      g_strdup_printf ("Upload of batch %u failed at %" G_GUINT64_FORMAT
+      " of %" G_GUINT64_FORMAT " bytes: %s", batch->index, sent, total,
+      reason);
+
+  return upload_message (src, batch, cancelled ? GST_PROGRESS_TYPE_CANCELED :
+      GST_PROGRESS_TYPE_ERROR, sent, total, text);
 }

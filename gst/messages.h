@@ -38,5 +38,10 @@ void rd_messages_result_set_file (GstStructure * result,
 /* A GST_MESSAGE_PROGRESS of @batch's upload (code upload-batch-NNNNNN). */
 GstMessage *rd_messages_upload_progress (GstObject * src,
     const RdBatch * batch, guint64 sent, guint64 total);
+/* The ERROR (or, @cancelled, CANCELED) progress message that ends an upload
+ * attempt before its whole body was written. */
+GstMessage *rd_messages_upload_failed (GstObject * src,
+    const RdBatch * batch, guint64 sent, guint64 total, gboolean cancelled,
+    const gchar * reason);
 
 G_END_DECLS

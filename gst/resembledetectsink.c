@@ -49,10 +49,23 @@
  * - `resemble-detect-spool-full`: `skipped-bytes`, `skipped-from`,
  *   `skipped-to`, `spool-bytes`
  * - upload progress: GST_MESSAGE_PROGRESS `upload-batch-NNNNNN` with
- *   `index`, `sent-bytes`, `total-bytes`
+ *   `index`, `sent-bytes`, `total-bytes`: START, CONTINUE, then COMPLETE,
+ *   ERROR or CANCELED for each attempt
  *
  * A file larger than `max-batch-bytes` on its own is never submitted: it is
  * moved to `{location}/oversize/` and a warning message names it.
+ *
+ * ## Spool and restarts
+ *
+ * The default `location` is
+ * `{user cache dir}/gst-resembledetect/{program}/{pipeline}/.../{element}`,
+ * made of the program's name and the names from the top-level pipeline down
+ * to the element, so that a restarted process (even after `kill -9`)
+ * finishes what the previous one left. The spool is locked (`flock` on
+ * `{location}/.lock`) while the element runs: a second element or process
+ * on it fails to start with `GST_RESOURCE_ERROR_BUSY`, touching nothing.
+ * Files are named `{pad}-{run}-NNNNNN.{ext}`, `{run}` being 8 hex digits
+ * chosen at each start, so that no run reuses an earlier run's names.
  *
  * ## Example launch line
  * |[
@@ -68,7 +81,7 @@
 #endif
 
 #include <string.h>
-#include <unistd.h>
+#include <gio/gio.h>
 
 #include "resembledetectsink.h"
 #include "client-module.h"
@@ -202,9 +215,9 @@ batches_ready (GstResembleDetectSink * self, RdSpoolReady * ready)
   RdBatch *batch;
 
   for (guint i = 0; i < ready->ignored->len; i++)
-    GST_ELEMENT_WARNING (self, RESOURCE, READ, ("A batch of the spool cannot "
-            "be read and is left alone."), ("%s",
-            (const gchar *) ready->ignored->pdata[i]));
+    GST_ELEMENT_WARNING (self, RESOURCE, READ, ("A batch of the spool "
+            "cannot be used, and its files are kept: %s",
+            (const gchar *) ready->ignored->pdata[i]), (NULL));
   for (GList * l = ready->closed.head; l; l = l->next) {
     batch = l->data;
     unschedule_timeout (self, batch->index);
@@ -506,6 +519,10 @@ gst_resemble_detect_sink_post_message (GstElement * element,
           self->client_api->get_pending (self->client));
       gst_message_replace (&self->held_eos, message);
       gst_message_unref (message);
+      /* batches waiting out an outage would hold EOS for as long as the
+       * API does not answer: they end now, kept for a next run */
+      if (self->client_api->drain)
+        self->client_api->drain (self->client);
       CLIENT_UNLOCK (self);
       return TRUE;
     }
@@ -560,6 +577,15 @@ client_progress (const RdBatch * batch, guint64 sent, guint64 total,
   gst_element_post_message (GST_ELEMENT_CAST (user_data),
       rd_messages_upload_progress (GST_OBJECT_CAST (user_data), batch, sent,
           total));
+}
+
+static void
+client_upload_failed (const RdBatch * batch, guint64 sent, guint64 total,
+    gboolean cancelled, const gchar * reason, gpointer user_data)
+{
+  gst_element_post_message (GST_ELEMENT_CAST (user_data),
+      rd_messages_upload_failed (GST_OBJECT_CAST (user_data), batch, sent,
+          total, cancelled, reason));
 }
 
 static void
@@ -639,15 +665,34 @@ client_idle (gpointer user_data)
   }
 }
 
+/* A warning when the API stops answering, an info message when it answers
+ * again: batches wait on disk in between. */
+static void
+client_outage (gboolean started, const gchar * reason, guint waiting,
+    GstClockTime lasted, gpointer user_data)
+{
+  if (started) {
+    GST_ELEMENT_WARNING (user_data, RESOURCE, READ,
+        ("The detection API does not answer: %s", reason),
+        ("batches wait on disk and are sent when it answers again"));
+  } else {
+    GST_ELEMENT_INFO (user_data, RESOURCE, READ,
+        ("The detection API answers again after %" G_GUINT64_FORMAT " s",
+            lasted / GST_SECOND), ("%u batches that waited resume", waiting));
+  }
+}
+
 static const RdClientCallbacks client_callbacks = {
   client_submitted,
   client_status,
   client_progress,
+  client_upload_failed,
   client_result,
   client_done,
   client_error,
   client_unauthorized,
   client_idle,
+  client_outage,
 };
 
 /* ---- start and stop ------------------------------------------------------ */
@@ -693,18 +738,55 @@ make_client (GstResembleDetectSink * self, const RdSinkConfig * config)
   return client;
 }
 
-/* Stable for one element in one program; new for every process (see the
- * docs: set location to resume across processes). */
+/* One path component: a name as it is, but for bytes other than letters,
+ * digits, '-', '_' and a '.' that does not start it, written as %XX, so
+ * that no name is "..", hidden, or has a '/', and two different paths
+ * of names never meet in one folder. */
+static void
+append_escaped_name (GString * path, const gchar * name)
+{
+  if (*name == '\0') {
+    g_string_append_c (path, '%');
+    return;
+  }
+  for (const gchar * p = name; *p; p++) {
+    guchar c = *p;
+
+    if (g_ascii_isalnum (c) || c == '-' || c == '_' || (c == '.' && p != name))
+      g_string_append_c (path, c);
+    else
+      g_string_append_printf (path, "%%%02X", c);
+  }
+}
+
+/* {user cache dir}/gst-resembledetect/{program}/{top-level bin}/.../{element}:
+ * the same on every run of the same pipeline description, so that a
+ * restarted process finds what the killed one left. Two processes running
+ * the same description with default names share it, and the spool's lock
+ * makes the second one fail to start (see the docs). */
 static gchar *
 default_location (GstResembleDetectSink * self)
 {
-  g_autofree gchar *name = gst_object_get_name (GST_OBJECT_CAST (self));
-  g_autofree gchar *leaf = g_strdup_printf ("%s-%d-%s",
-      g_get_prgname ()? g_get_prgname () : "gst", (int) getpid (), name);
+  g_autoptr (GPtrArray) names = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr (GstObject) object = gst_object_ref (GST_OBJECT_CAST (self));
+  GString *path = g_string_new (g_get_user_cache_dir ());
+  const gchar *program = g_get_prgname ();
 
-  g_strdelimit (leaf, "/\\ ", '_');
-  return g_build_filename (g_get_user_cache_dir (), "gst-resembledetect",
-      leaf, NULL);
+  while (object) {
+    GstObject *parent = gst_object_get_parent (object);
+
+    g_ptr_array_add (names, gst_object_get_name (object));
+    gst_object_unref (object);
+    object = parent;
+  }
+  g_string_append (path, G_DIR_SEPARATOR_S "gst-resembledetect"
+      G_DIR_SEPARATOR_S);
+  append_escaped_name (path, program ? program : "gst");
+  for (guint i = names->len; i > 0; i--) {
+    g_string_append_c (path, G_DIR_SEPARATOR);
+    append_escaped_name (path, names->pdata[i - 1]);
+  }
+  return g_string_free (path, FALSE);
 }
 
 static gboolean
@@ -739,9 +821,17 @@ gst_resemble_detect_sink_start (GstResembleDetectSink * self)
 
   rd_spool_ready_init (&ready);
   if (!rd_spool_open (self->spool, location, &ready, &error)) {
-    GST_ELEMENT_ERROR (self, RESOURCE, OPEN_WRITE,
-        ("Could not create the spool directory \"%s\".", location),
-        ("%s", error->message));
+    if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_BUSY))
+      GST_ELEMENT_ERROR (self, RESOURCE, BUSY, ("The %s: nothing is "
+              "written or sent. Give each element a location of its own.",
+              error->message), ("%s", config.location ? "location is set "
+              "to a spool that another element uses" : "the default "
+              "location: two processes running the same pipeline with "
+              "default names share it"));
+    else
+      GST_ELEMENT_ERROR (self, RESOURCE, OPEN_WRITE,
+          ("Could not create the spool directory \"%s\".", location),
+          ("%s", error->message));
     goto failed;
   }
   client = make_client (self, &config);
@@ -755,9 +845,14 @@ gst_resemble_detect_sink_start (GstResembleDetectSink * self)
   CLIENT_LOCK (self);
   self->client = client;
   CLIENT_UNLOCK (self);
-  GST_INFO_OBJECT (self, "spool %s, next batch %u, %" G_GUINT64_FORMAT
-      " bytes pending", location, rd_spool_get_next_index (self->spool),
-      rd_spool_get_bytes (self->spool));
+  {
+    g_autofree gchar *run_id = rd_spool_dup_run_id (self->spool);
+
+    GST_INFO_OBJECT (self, "spool %s, run %s, next batch %u, %"
+        G_GUINT64_FORMAT " bytes pending", location, run_id,
+        rd_spool_get_next_index (self->spool),
+        rd_spool_get_bytes (self->spool));
+  }
   batches_ready (self, &ready);
   rd_spool_ready_clear (&ready);
   rd_sink_config_clear (&config);

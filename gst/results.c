@@ -49,7 +49,8 @@ rd_results_normalize_label (const gchar * label)
     g_string_append_c (out, *p);
   }
 
-  if (out->len == 0) {
+  /* "_data:..." becomes a data: URI only once its "_" is dropped */
+  if (out->len == 0 || rd_json_is_data_uri (out->str)) {
     g_string_free (out, TRUE);
     return NULL;
   }
@@ -59,20 +60,19 @@ rd_results_normalize_label (const gchar * label)
 /* ---- the top-level document ---- */
 
 static JsonObject *
-load_item (JsonParser * parser, const gchar * body, gssize length,
-    const gchar * what, GError ** error)
+load_root (JsonParser * parser, const gchar * body, gssize length,
+    const gchar * what, const gchar * expected, GError ** error)
 {
   g_autoptr (GError) json_error = NULL;
   JsonNode *root;
-  JsonObject *item;
 
   if (body == NULL || length == 0 || (length < 0 && *body == '\0')) {
     g_set_error (error, RD_ERROR, RD_ERROR_FORMAT,
-        "The %s answer is empty, expected a JSON object with an \"item\"",
-        what);
+        "The %s answer is empty, expected a JSON object with %s", what,
+        expected);
     return NULL;
   }
-  if (!json_parser_load_from_data (parser, body, length, &json_error)) {
+  if (!rd_json_parser_load (parser, body, length, &json_error)) {
     g_set_error (error, RD_ERROR, RD_ERROR_FORMAT,
         "The %s answer is not JSON: %s", what, json_error->message);
     return NULL;
@@ -84,11 +84,21 @@ load_item (JsonParser * parser, const gchar * body, gssize length,
         "The %s answer is not a JSON object", what);
     return NULL;
   }
+  return json_node_get_object (root);
+}
 
-  item = rd_json_object_member (json_node_get_object (root), "item");
+static JsonObject *
+load_item (JsonParser * parser, const gchar * body, gssize length,
+    const gchar * what, GError ** error)
+{
+  JsonObject *root, *item;
+
+  root = load_root (parser, body, length, what, "an \"item\"", error);
+  if (root == NULL)
+    return NULL;
+  item = rd_json_object_member (root, "item");
   if (item == NULL) {
-    const gchar *message =
-        rd_json_string_member (json_node_get_object (root), "message");
+    const gchar *message = rd_json_string_member (root, "message");
     g_autofree gchar *excerpt = message != NULL ?
         rd_json_truncate_utf8 (message, RD_JSON_MAX_EXCERPT_CHARS) : NULL;
 
@@ -188,6 +198,103 @@ rd_results_batch_status_is_terminal (const gchar * status)
   return g_ascii_strcasecmp (status, "completed") == 0
       || g_ascii_strcasecmp (status, "partially_failed") == 0
       || g_ascii_strcasecmp (status, "failed") == 0;
+}
+
+/* ---- the list of detects ---- */
+
+void
+rd_detect_list_free (RdDetectList * list)
+{
+  guint i;
+
+  if (list == NULL)
+    return;
+  for (i = 0; i < list->n_items; i++) {
+    g_free (list->items[i].uuid);
+    g_free (list->items[i].filename);
+    g_free (list->items[i].status);
+  }
+  g_free (list->items);
+  g_free (list);
+}
+
+/* ISO 8601 with or without a zone (UTC when none) -> microseconds since the
+ * epoch, or G_MININT64. */
+static gint64
+parse_timestamp (const gchar * str)
+{
+  g_autoptr (GTimeZone) utc = g_time_zone_new_utc ();
+  g_autoptr (GDateTime) time = NULL;
+
+  if (str == NULL)
+    return G_MININT64;
+  time = g_date_time_new_from_iso8601 (str, utc);
+  if (time == NULL)
+    return G_MININT64;
+  return g_date_time_to_unix (time) * G_USEC_PER_SEC +
+      g_date_time_get_microsecond (time);
+}
+
+RdDetectList *
+rd_results_parse_detect_list (const gchar * body, gssize length,
+    GError ** error)
+{
+  g_autoptr (JsonParser) parser = json_parser_new ();
+  g_autoptr (RdDetectList) list = NULL;
+  JsonObject *root;
+  JsonArray *items;
+  guint i, n;
+
+  root = load_root (parser, body, length, "list", "\"items\"", error);
+  if (root == NULL)
+    return NULL;
+  items = rd_json_array_member (root, "items");
+  if (items == NULL) {
+    g_set_error (error, RD_ERROR, RD_ERROR_FORMAT,
+        "The list answer has no \"items\" array");
+    return NULL;
+  }
+
+  list = g_new0 (RdDetectList, 1);
+  rd_json_uint_member (root, "page", &list->page);
+  rd_json_uint_member (root, "num_pages", &list->num_pages);
+  rd_json_uint_member (root, "total_count", &list->total_count);
+  n = json_array_get_length (items);
+  list->items = g_new0 (RdDetectListItem, MAX (n, 1));
+  for (i = 0; i < n; i++) {
+    JsonNode *node = json_array_get_element (items, i);
+    JsonObject *object = JSON_NODE_HOLDS_OBJECT (node) ?
+        json_node_get_object (node) : NULL;
+    const gchar *uuid = rd_json_string_member (object, "uuid");
+    const gchar *status = rd_json_string_member (object, "status");
+    RdDetectListItem *item = &list->items[list->n_items];
+
+    /* an item without an id cannot be followed: as if it were not there
+     * (counted, for rd_results_detect_list_is_whole()) */
+    if (!rd_json_is_id (uuid)) {
+      list->n_unreadable++;
+      continue;
+    }
+    item->uuid = g_strdup (uuid);
+    item->filename = g_strdup (rd_json_string_member (object, "filename"));
+    item->created_us =
+        parse_timestamp (rd_json_string_member (object, "created_at"));
+    item->status = status ? g_ascii_strdown (status, -1) : NULL;
+    list->n_items++;
+  }
+  return g_steal_pointer (&list);
+}
+
+gboolean
+rd_results_detect_list_is_whole (const RdDetectList * list, GError ** error)
+{
+  if (list->n_unreadable == 0)
+    return TRUE;
+  g_set_error (error, RD_ERROR, RD_ERROR_FORMAT,
+      "The list answer has %u of its %u items without a \"uuid\" id, so it "
+      "cannot show which detects exist", list->n_unreadable,
+      list->n_items + list->n_unreadable);
+  return FALSE;
 }
 
 /* ---- one detect's verdict ---- */
@@ -306,7 +413,8 @@ read_chunk_scores (JsonNode * node, GValue * out, gdouble * mean)
     return FALSE;
   }
 
-  *mean = count > 0 ? sum / count : -1.0;
+  /* chunks near G_MAXDOUBLE add up to infinity: no usable mean */
+  *mean = count > 0 && isfinite (sum) ? sum / count : -1.0;
   return TRUE;
 }
 
@@ -426,12 +534,13 @@ detect_media_type (JsonObject * item)
 }
 
 /* A copy of @node without data: URIs and without what is nested deeper
- * than @depth, for turning an object of unknown shape into text. */
+ * than @depth, for turning an object of unknown shape into text. The new
+ * node takes its own reference on the copied object or array. */
 static JsonNode *
 copy_without_blobs (JsonNode * node, guint depth)
 {
   if (JSON_NODE_HOLDS_OBJECT (node)) {
-    JsonObject *copy = json_object_new ();
+    g_autoptr (JsonObject) copy = json_object_new ();
     JsonObjectIter iter;
     const gchar *name;
     JsonNode *child;
@@ -447,7 +556,7 @@ copy_without_blobs (JsonNode * node, guint depth)
   }
   if (JSON_NODE_HOLDS_ARRAY (node)) {
     JsonArray *array = json_node_get_array (node);
-    JsonArray *copy = json_array_new ();
+    g_autoptr (JsonArray) copy = json_array_new ();
     guint i, n = json_array_get_length (array);
 
     for (i = 0; depth > 0 && i < n; i++) {

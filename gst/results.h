@@ -40,6 +40,38 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (RdBatchStatus, rd_batch_status_free)
 RdBatchStatus *rd_results_parse_batch (const gchar * body, gssize length,
     GError ** error);
 
+/* One detect of GET /detect?page=&page_size= ("List all detects"). */
+typedef struct {
+  gchar *uuid;                  /* an id */
+  gchar *filename;              /* as uploaded (tokenized with zero
+                                 * retention); may be NULL */
+  gint64 created_us;            /* since the epoch, UTC; G_MININT64 unknown */
+  gchar *status;                /* lowercase; may be NULL */
+} RdDetectListItem;
+
+typedef struct {
+  guint page;                   /* 0 when the API does not say */
+  guint num_pages;
+  guint total_count;
+  RdDetectListItem *items;      /* in the API's order */
+  guint n_items;
+  guint n_unreadable;           /* items left out: no "uuid" id */
+} RdDetectList;
+
+void rd_detect_list_free (RdDetectList * list);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (RdDetectList, rd_detect_list_free)
+
+/* {"success":true,"page":..,"num_pages":..,"total_count":..,"items":[..]}
+ * of the list of detects. Items without a "uuid" id are left out; a
+ * missing or unreadable filename, created_at or status is NULL/G_MININT64.
+ * RD_ERROR_FORMAT when the document is not JSON or has no "items" array. */
+RdDetectList *rd_results_parse_detect_list (const gchar * body,
+    gssize length, GError ** error);
+/* FALSE (RD_ERROR_FORMAT) when items of @list were left out: such a list
+ * cannot prove that a detect is not there, since any of them may be it. */
+gboolean rd_results_detect_list_is_whole (const RdDetectList * list,
+    GError ** error);
+
 /* TRUE for "completed", "partially_failed" and "failed", in any case. */
 gboolean rd_results_batch_status_is_terminal (const gchar * status);
 

@@ -445,11 +445,25 @@ rd_sink_config_install_properties (GObjectClass * gobject_class)
           "Bearer token of the API (write-only; default: the "
           "RESEMBLE_API_TOKEN environment variable)", NULL,
           G_PARAM_WRITABLE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY));
+  /**
+   * GstResembleDetectSink:location:
+   *
+   * The spool directory. Unset, it is
+   * `{user cache dir}/gst-resembledetect/{program}/{pipeline}/.../{element}`
+   * (each name with bytes other than letters, digits, `-`, `_` and a `.`
+   * not first written as `%XX`): the same on every run of the same
+   * pipeline, so that a restart finishes what the last run left. The
+   * element locks it (`{location}/.lock`) when it starts (READY to PAUSED)
+   * until it stops; another element or process on it fails to start with
+   * `GST_RESOURCE_ERROR_BUSY`.
+   */
   g_object_class_install_property (gobject_class, PROP_LOCATION,
       g_param_spec_string ("location", "Location",
-          "Spool directory for segment files and manifests (default: a "
-          "folder per element under the user cache directory)", NULL,
-          PARAM_READY));
+          "Spool directory for segment files and manifests, locked while "
+          "the element runs (default: {user cache dir}/gst-resembledetect/"
+          "{program}/{pipeline}/.../{element}, the same after a restart; "
+          "two processes running the same pipeline with default names "
+          "would share it, and the second fails to start)", NULL, PARAM_READY));
   g_object_class_install_property (gobject_class, PROP_CONTAINER,
       g_param_spec_enum ("container", "Container",
           "Container of audio/video segments; auto picks from the caps",
@@ -518,7 +532,8 @@ rd_sink_config_install_properties (GObjectClass * gobject_class)
           PARAM_READY));
   g_object_class_install_property (gobject_class, PROP_POLL_TIMEOUT,
       g_param_spec_uint64 ("poll-timeout", "Poll timeout",
-          "Give up on a batch not terminal after this long (ns)",
+          "Every batch ends within this long of its closing, retries, "
+          "backoffs and polling included; EOS is held no longer (ns)",
           GST_SECOND, G_MAXUINT64 - 1, DEFAULT_POLL_TIMEOUT, PARAM_READY));
   g_object_class_install_property (gobject_class, PROP_FETCH_RESULTS,
       g_param_spec_boolean ("fetch-results", "Fetch results",

@@ -8,7 +8,12 @@
 #endif
 
 #include <errno.h>
+#include <fcntl.h>
 #include <string.h>
+#include <unistd.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <gio/gio.h>
 #include <glib/gstdio.h>
 
 #include "spool.h"
@@ -19,6 +24,8 @@ struct _RdSpool
   GMutex lock;
   gchar *location;              /* NULL while closed */
   gchar *incoming;
+  int lock_fd;                  /* {location}/.lock, flock()ed; -1 closed */
+  gchar run_id[9];              /* 8 hex digits, new at each open */
   RdBatch *open_batch;
   guint next_index;
   guint64 bytes;                /* of files not yet confirmed done */
@@ -78,6 +85,7 @@ rd_spool_new (void)
   RdSpool *spool = g_new0 (RdSpool, 1);
 
   g_mutex_init (&spool->lock);
+  spool->lock_fd = -1;
   spool->next_index = 1;
   spool->counters = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
       NULL);
@@ -87,6 +95,8 @@ rd_spool_new (void)
 void
 rd_spool_free (RdSpool * spool)
 {
+  if (spool->lock_fd >= 0)
+    close (spool->lock_fd);
   g_free (spool->location);
   g_free (spool->incoming);
   g_clear_pointer (&spool->open_batch, rd_batch_free);
@@ -119,29 +129,119 @@ make_private_dir (const gchar * path, GError ** error)
   return TRUE;
 }
 
+static gint
+compare_strings (gconstpointer a, gconstpointer b)
+{
+  return g_strcmp0 (*(const gchar * const *) a, *(const gchar * const *) b);
+}
+
+static gboolean
+batch_has_file (const RdBatch * batch, const gchar * name)
+{
+  for (guint i = 0; i < batch->files->len; i++) {
+    if (g_str_equal (((RdBatchFile *) batch->files->pdata[i])->name, name))
+      return TRUE;
+  }
+  return FALSE;
+}
+
+/* A file is moved into the open batch before the manifest that lists it
+ * is written: a process killed in between left it in the folder, unlisted.
+ * It is complete (only complete files are moved), so it joins the batch,
+ * its running time unknown. */
+static void
+adopt_unlisted_files (RdBatch * batch)
+{
+  g_autoptr (GDir) dir = g_dir_open (batch->dir, 0, NULL);
+  g_autoptr (GPtrArray) names = g_ptr_array_new_with_free_func (g_free);
+  const gchar *entry;
+
+  while (dir && (entry = g_dir_read_name (dir))) {
+    if (entry[0] != '.' && rd_batch_extension_allowed (entry)
+        && !batch_has_file (batch, entry))
+      g_ptr_array_add (names, g_strdup (entry));
+  }
+  /* names of one run sort in the order they were numbered */
+  g_ptr_array_sort (names, compare_strings);
+  for (guint i = 0; i < names->len; i++) {
+    const gchar *name = names->pdata[i];
+    const gchar *type = rd_batch_content_type (name);
+    g_autofree gchar *path = g_build_filename (batch->dir, name, NULL);
+    RdMediaType media_type = RD_MEDIA_TYPE_IMAGE;
+    GStatBuf st;
+
+    if (g_stat (path, &st) < 0 || !S_ISREG (st.st_mode) || st.st_size == 0)
+      continue;
+    if (g_str_has_prefix (type, "audio/"))
+      media_type = RD_MEDIA_TYPE_AUDIO;
+    else if (g_str_has_prefix (type, "video/"))
+      media_type = RD_MEDIA_TYPE_VIDEO;
+    rd_batch_add_file (batch, rd_batch_file_new (name, st.st_size,
+            media_type, RD_TIME_NONE, RD_TIME_NONE));
+  }
+}
+
+/* A batch whose manifest cannot be read (damaged, truncated, edited) goes
+ * to {location}/quarantine/, files and all, out of the way of the others
+ * and of the numbering; "path: why" for the warning either way. */
+static gchar *
+quarantine_locked (RdSpool * spool, const gchar * path, const gchar * name,
+    const GError * why)
+{
+  g_autofree gchar *dir = g_build_filename (spool->location, "quarantine",
+      NULL);
+  g_autofree gchar *dest = g_build_filename (dir, name, NULL);
+
+  if (g_mkdir_with_parents (dir, 0700) != 0 || g_file_test (dest,
+          G_FILE_TEST_EXISTS) || g_rename (path, dest) != 0)
+    return g_strdup_printf ("%s (left where it is): %s", path, why->message);
+  return g_strdup_printf ("%s (moved to %s): %s", path, dest, why->message);
+}
+
 /* What an earlier run left: see rd_spool_open. */
 static void
 scan_locked (RdSpool * spool, RdSpoolReady * ready)
 {
   g_autoptr (GDir) dir = g_dir_open (spool->location, 0, NULL);
+  g_autofree gchar *quarantine = g_build_filename (spool->location,
+      "quarantine", NULL);
+  g_autoptr (GDir) set_aside = g_dir_open (quarantine, 0, NULL);
   const gchar *entry;
+  guint index;
 
   spool->next_index = 1;
   spool->bytes = 0;
+  /* numbering goes on after the quarantined batches too */
+  while (set_aside && (entry = g_dir_read_name (set_aside)))
+    if (rd_batch_parse_dir_name (entry, &index))
+      spool->next_index = MAX (spool->next_index, index + 1);
   while (dir && (entry = g_dir_read_name (dir))) {
     g_autofree gchar *path = NULL;
     g_autoptr (RdBatch) batch = NULL;
     g_autoptr (GError) error = NULL;
-    guint index;
 
     if (!rd_batch_parse_dir_name (entry, &index))
       continue;
     spool->next_index = MAX (spool->next_index, index + 1);
     path = g_build_filename (spool->location, entry, NULL);
     batch = rd_manifest_read (path, &error);
+    /* opened by a process killed before its first manifest: empty */
+    if (batch == NULL && g_error_matches (error, G_FILE_ERROR,
+            G_FILE_ERROR_NOENT) && g_rmdir (path) == 0)
+      continue;
     if (batch == NULL) {
-      g_ptr_array_add (ready->ignored, g_strdup_printf ("%s: %s", path,
-              error->message));
+      g_ptr_array_add (ready->ignored, quarantine_locked (spool, path, entry,
+              error));
+      continue;
+    }
+    if (batch->state == RD_BATCH_STATE_OPEN)
+      adopt_unlisted_files (batch);
+    /* opened by a process killed before it moved a file in */
+    if (batch->state == RD_BATCH_STATE_OPEN && batch->files->len == 0) {
+      g_autofree gchar *manifest = rd_manifest_path (batch);
+
+      if (g_unlink (manifest) == 0)
+        g_rmdir (path);
       continue;
     }
     if (batch->state != RD_BATCH_STATE_DONE)
@@ -162,20 +262,115 @@ scan_locked (RdSpool * spool, RdSpoolReady * ready)
   }
 }
 
+/* The pid its owner wrote into the lock file, or 0. */
+static gint64
+read_owner_pid (int fd)
+{
+  gchar buf[32];
+  gssize n = pread (fd, buf, sizeof (buf) - 1, 0);
+  gint64 pid;
+
+  if (n <= 0)
+    return 0;
+  buf[n] = '\0';
+  pid = g_ascii_strtoll (buf, NULL, 10);
+  return pid > 0 ? pid : 0;
+}
+
+/* {location}/.lock, held with flock() for the run: flock belongs to the
+ * open file description, so a second process, and a second open of the
+ * same spool in this process, is refused, and the kernel drops the lock
+ * of a process that dies, even by SIGKILL. The file stays on disk:
+ * unlinking it would let a third process lock a new file while the old
+ * one is still held. Its content, the owner's pid, only names the owner
+ * in the error. */
+static int
+lock_location (const gchar * location, GError ** error)
+{
+  g_autofree gchar *path = g_build_filename (location, ".lock", NULL);
+  g_autofree gchar *pid = NULL;
+  int fd = g_open (path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  int err;
+
+  if (fd < 0) {
+    err = errno;
+    g_set_error (error, G_IO_ERROR, g_io_error_from_errno (err),
+        "Could not open the lock file \"%s\": %s", path, g_strerror (err));
+    return -1;
+  }
+  while (flock (fd, LOCK_EX | LOCK_NB) < 0) {
+    gint64 owner;
+
+    err = errno;
+    if (err == EINTR)
+      continue;
+    if (err != EWOULDBLOCK) {
+      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (err),
+          "Could not lock \"%s\": %s", path, g_strerror (err));
+    } else if ((owner = read_owner_pid (fd)) == (gint64) getpid ()) {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_BUSY,
+          "spool \"%s\" is in use by another element of this process "
+          "(pid %" G_GINT64_FORMAT ")", location, owner);
+    } else if (owner > 0) {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_BUSY,
+          "spool \"%s\" is in use by another process (pid %"
+          G_GINT64_FORMAT ")", location, owner);
+    } else {
+      /* locked, its pid not written yet */
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_BUSY,
+          "spool \"%s\" is in use by another process", location);
+    }
+    close (fd);
+    return -1;
+  }
+  /* without it, a refused process only cannot name us */
+  pid = g_strdup_printf ("%d\n", (int) getpid ());
+  if (ftruncate (fd, 0) < 0
+      || pwrite (fd, pid, strlen (pid), 0) != (gssize) strlen (pid))
+    g_debug ("Could not write the pid into \"%s\": %s", path,
+        g_strerror (errno));
+  if (fchmod (fd, 0600) < 0)
+    g_debug ("Could not chmod \"%s\": %s", path, g_strerror (errno));
+  return fd;
+}
+
+/* 8 hex digits from a generator seeded from /dev/urandom for this open
+ * only: two processes forked from one parent (and so sharing GLib's global
+ * generator state) still choose different ids. */
+static void
+choose_run_id (gchar run_id[9])
+{
+  g_autoptr (GRand) rand = g_rand_new ();
+
+  g_snprintf (run_id, 9, "%08x", g_rand_int (rand));
+}
+
 gboolean
 rd_spool_open (RdSpool * spool, const gchar * location, RdSpoolReady * ready,
     GError ** error)
 {
   g_autofree gchar *incoming = g_build_filename (location, "incoming", NULL);
+  int lock_fd;
 
-  if (!make_private_dir (incoming, error))
+  rd_spool_close (spool);
+  /* the folder must exist to hold the lock; nothing in it is read or
+   * written before the lock is ours */
+  if (!make_private_dir (location, error))
+    return FALSE;
+  lock_fd = lock_location (location, error);
+  if (lock_fd < 0)
     return FALSE;
   g_chmod (location, 0700);
+  if (!make_private_dir (incoming, error)) {
+    close (lock_fd);
+    return FALSE;
+  }
 
   g_mutex_lock (&spool->lock);
-  g_free (spool->location);
+  spool->lock_fd = lock_fd;
+  choose_run_id (spool->run_id);
+  g_hash_table_remove_all (spool->counters);
   spool->location = g_strdup (location);
-  g_free (spool->incoming);
   spool->incoming = g_steal_pointer (&incoming);
   spool->skipped_bytes = 0;
   scan_locked (spool, ready);
@@ -190,6 +385,10 @@ rd_spool_close (RdSpool * spool)
   g_clear_pointer (&spool->location, g_free);
   g_clear_pointer (&spool->incoming, g_free);
   g_clear_pointer (&spool->open_batch, rd_batch_free);
+  if (spool->lock_fd >= 0) {
+    close (spool->lock_fd);
+    spool->lock_fd = -1;
+  }
   g_mutex_unlock (&spool->lock);
 }
 
@@ -205,8 +404,10 @@ rd_spool_incoming_path (RdSpool * spool, const gchar * basename)
   return path;
 }
 
-/* "{prefix}-NNNNNN.{extension}": numbered per prefix (pad) for the
- * spool's life, whatever segmenter or run wrote the file. */
+/* "{prefix}-{runid}-NNNNNN.{extension}": numbered per prefix (pad) for
+ * the run, whatever segmenter wrote the file; the run id keeps a later run
+ * of this spool, and other spools on the same account, from reusing a
+ * name, so that a name can find its file among the API's detects. */
 static gchar *
 next_file_name_locked (RdSpool * spool, const gchar * prefix,
     const gchar * extension)
@@ -216,7 +417,7 @@ next_file_name_locked (RdSpool * spool, const gchar * prefix,
 
   g_hash_table_insert (spool->counters, g_strdup (prefix),
       GUINT_TO_POINTER (n));
-  return g_strdup_printf ("%s-%06u.%s", prefix, n, extension);
+  return g_strdup_printf ("%s-%s-%06u.%s", prefix, spool->run_id, n, extension);
 }
 
 static gboolean
@@ -250,6 +451,12 @@ ensure_open_batch_locked (RdSpool * spool, const RdSpoolLimits * limits,
     return FALSE;
   }
   batch_take_settings (batch, limits);
+  /* before any file is moved in: a folder with files always has a
+   * manifest, with the settings they are to be sent with */
+  if (!rd_manifest_write (batch, error)) {
+    rd_batch_free (batch);
+    return FALSE;
+  }
   spool->next_index++;
   spool->open_batch = batch;
   return TRUE;
@@ -317,13 +524,13 @@ rd_spool_add_file (RdSpool * spool, const gchar * incoming_path,
   result->size = st.st_size;
 
   g_mutex_lock (&spool->lock);
-  name = next_file_name_locked (spool, prefix, extension);
   if (spool->location == NULL) {
     result->outcome = RD_SPOOL_FILE_STOPPED;
     result->path = g_strdup (incoming_path);
     ok = TRUE;
     goto out;
   }
+  name = next_file_name_locked (spool, prefix, extension);
   if (result->size > limits->max_batch_bytes) {
     move_oversize_locked (spool, incoming_path, name, result);
     ok = TRUE;
@@ -400,6 +607,18 @@ rd_spool_dup_location (RdSpool * spool)
   location = g_strdup (spool->location);
   g_mutex_unlock (&spool->lock);
   return location;
+}
+
+gchar *
+rd_spool_dup_run_id (RdSpool * spool)
+{
+  gchar *run_id = NULL;
+
+  g_mutex_lock (&spool->lock);
+  if (spool->location)
+    run_id = g_strdup (spool->run_id);
+  g_mutex_unlock (&spool->lock);
+  return run_id;
 }
 
 guint

@@ -4,9 +4,10 @@
  * disk: it posts nothing, submits nothing and knows no pipeline; callers
  * announce the batches it closes and hand them to the client. Thread-safe.
  *
- * Layout: {location}/incoming/ holds files being written;
- * {location}/batch-NNNNNN/ a batch's files and manifest.json;
- * {location}/oversize/ files larger than a whole batch. */
+ * Layout: {location}/.lock is flock()ed by the one RdSpool that has it
+ * open (and holds its process's pid); {location}/incoming/ holds files
+ * being written; {location}/batch-NNNNNN/ a batch's files and
+ * manifest.json; {location}/oversize/ files larger than a whole batch. */
 #pragma once
 
 #include <glib.h>
@@ -32,7 +33,9 @@ typedef struct
 {
   GQueue closed;                /* closed just now: announce, then submit */
   GQueue resumed;               /* left closed or submitted by an earlier run */
-  GPtrArray *ignored;           /* "dir: why" of batch folders not readable */
+  /* "dir (where it is now): why" of batch folders whose manifest cannot
+   * be read (moved to {location}/quarantine/) or rewritten */
+  GPtrArray *ignored;
 } RdSpoolReady;
 
 void rd_spool_ready_init (RdSpoolReady * ready);
@@ -68,20 +71,24 @@ void rd_spool_file_clear (RdSpoolFile * file);
 RdSpool *rd_spool_new (void);
 void rd_spool_free (RdSpool * spool);
 
-/* Opens @location for a run: creates it and incoming/ (mode 0700), then
- * reads what an earlier run left: numbering goes on after its highest
+/* Opens @location for a run (ending the spool's current run, if any):
+ * creates it (mode 0700), locks it, creates incoming/, chooses the run id,
+ * then reads what an earlier run left: numbering goes on after its highest
  * batch, its unfinished batches count towards the spool's bytes, a batch it
- * left open is closed (its files are complete). */
+ * left open is closed (its files are complete). A spool that another
+ * RdSpool has open, in this process or another, is refused with
+ * G_IO_ERROR_BUSY (naming the owner's pid), nothing in it touched. */
 gboolean rd_spool_open (RdSpool * spool, const gchar * location,
     RdSpoolReady * ready, GError ** error);
-/* Ends the run: files that complete afterwards stay where they are. */
+/* Ends the run and releases the lock: files that complete afterwards stay
+ * where they are. */
 void rd_spool_close (RdSpool * spool);
 
 /* {location}/incoming/@basename, or NULL when the spool is closed. */
 gchar *rd_spool_incoming_path (RdSpool * spool, const gchar * basename);
 
 /* Takes the complete file @incoming_path into the open batch as
- * "{prefix}-NNNNNN.{extension}" (numbered per prefix for the spool's life),
+ * "{prefix}-{runid}-NNNNNN.{extension}" (numbered per prefix for the run),
  * closing batches into @ready->closed on the limits. FALSE (and the file
  * stays where it is) when the disk refused. */
 gboolean rd_spool_add_file (RdSpool * spool, const gchar * incoming_path,
@@ -98,9 +105,13 @@ gboolean rd_spool_close_batch (RdSpool * spool, guint index,
 /* A batch's files left the spool (done, not kept). */
 void rd_spool_release (RdSpool * spool, guint64 bytes);
 
-/* For logs: where, the next batch number, the bytes held. */
+/* For logs and tests: where, the next batch number, the bytes held, the
+ * run. */
 gchar *rd_spool_dup_location (RdSpool * spool);
 guint rd_spool_get_next_index (RdSpool * spool);
+/* The run's id (8 hex digits, in every file name of the run), or NULL when
+ * the spool is closed. */
+gchar *rd_spool_dup_run_id (RdSpool * spool);
 guint64 rd_spool_get_bytes (RdSpool * spool);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (RdSpool, rd_spool_free)

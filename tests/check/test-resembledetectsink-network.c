@@ -966,6 +966,37 @@ GST_END_TEST;
  * Every closed batch ends with exactly one terminal message: done, or an
  * error (an upload whose whole body went out before the drop is an unknown
  * outcome). */
+/* Every upload attempt of every batch: START, CONTINUE..., then exactly one
+ * of COMPLETE, ERROR or CANCELED before the next START. */
+static void
+assert_each_attempt_has_one_end (const Run * r)
+{
+  g_autoptr (GHashTable) open = g_hash_table_new_full (g_str_hash,
+      g_str_equal, g_free, NULL);
+  guint i;
+
+  for (i = 0; i < r->messages->len; i++) {
+    GstMessage *msg = r->messages->pdata[i];
+    GstProgressType type;
+    g_autofree gchar *code = NULL;
+    gboolean started;
+
+    if (GST_MESSAGE_TYPE (msg) != GST_MESSAGE_PROGRESS)
+      continue;
+    gst_message_parse_progress (msg, &type, &code, NULL);
+    started = g_hash_table_contains (open, code);
+    if (type == GST_PROGRESS_TYPE_START) {
+      fail_if (started, "%s: START before the last attempt ended", code);
+      g_hash_table_add (open, g_strdup (code));
+    } else {
+      fail_unless (started, "%s: progress %d outside an attempt", code, type);
+      if (type != GST_PROGRESS_TYPE_CONTINUE)
+        g_hash_table_remove (open, code);
+    }
+  }
+  fail_unless_equals_int (g_hash_table_size (open), 0);
+}
+
 GST_START_TEST (test_a_mix_of_faults_never_crashes)
 {
   g_autoptr (JsonNode) root = NULL;
@@ -994,11 +1025,138 @@ GST_START_TEST (test_a_mix_of_faults_never_crashes)
   fail_unless (json_object_get_int_member (faults, "503") >= 1);
   fail_unless (json_object_get_int_member (faults, "429") >= 1);
   fail_unless (json_object_get_int_member (faults, "drop-mid-body") >= 1);
+  assert_each_attempt_has_one_end (&r);
   run_clear (&r);
 }
 
 GST_END_TEST;
 
+/* ---- an outage within one run ------------------------------------------- */
+
+typedef struct
+{
+  guint phase;                  /* 0 API up, 1 down, 2 up again, 3 EOS sent */
+  guint port;
+  guint warnings;
+  guint infos;
+} Outage;
+
+static gboolean
+message_from_sink_says (GstMessage * msg, const gchar * needle)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree gchar *debug = NULL;
+
+  if (g_strcmp0 (GST_OBJECT_NAME (GST_MESSAGE_SRC (msg)), "sink") != 0)
+    return FALSE;
+  if (GST_MESSAGE_TYPE (msg) == GST_MESSAGE_WARNING)
+    gst_message_parse_warning (msg, &error, &debug);
+  else if (GST_MESSAGE_TYPE (msg) == GST_MESSAGE_INFO)
+    gst_message_parse_info (msg, &error, &debug);
+  return error != NULL && strstr (error->message, needle) != NULL;
+}
+
+/* The API goes away after the first verdicts, comes back on the same port
+ * once the element has warned, and the pipeline ends once it said so. */
+static void
+outage_hook (GstElement * pipeline, GstMessage * msg, gpointer data)
+{
+  Outage *o = data;
+  const GstStructure *s = gst_message_get_structure (msg);
+
+  if (o->phase == 0 && GST_MESSAGE_TYPE (msg) == GST_MESSAGE_ELEMENT
+      && gst_structure_has_name (s, "resemble-detect-batch-done")) {
+    rd_emulator_stop (emulator);
+    o->phase = 1;
+  }
+  if (message_from_sink_says (msg, "does not answer")) {
+    g_autoptr (GError) error = NULL;
+
+    o->warnings++;
+    fail_unless_equals_int (o->phase, 1);
+    fail_unless (rd_emulator_start (emulator, "127.0.0.1", o->port, &error),
+        "%s", error ? error->message : "");
+    o->phase = 2;
+  }
+  if (message_from_sink_says (msg, "answers again")) {
+    o->infos++;
+    fail_unless_equals_int (o->phase, 2);
+    gst_element_send_event (pipeline, gst_event_new_eos ());
+    o->phase = 3;
+  }
+}
+
+GST_START_TEST (test_an_outage_warns_waits_and_resumes)
+{
+  g_autoptr (JsonNode) root = NULL;
+  g_autoptr (GHashTable) names = g_hash_table_new (g_str_hash, g_str_equal);
+  JsonArray *batches;
+  Outage o = { 0, rd_emulator_get_port (emulator), 0, 0 };
+  guint closed, i, j;
+  Run r;
+
+  run_full (&r, "videotestsrc is-live=true ! video/x-raw,width=64,height=48,"
+      "framerate=4/1 ! jpegenc", "max-files=2 max-retries=1", outage_hook, &o);
+  fail_unless (r.error == NULL);
+  fail_unless_equals_int (o.phase, 3);
+  fail_unless_equals_int (o.warnings, 1);
+  fail_unless_equals_int (o.infos, 1);
+  /* every batch, those closed while the API was away among them, done */
+  closed = count (&r, "resemble-detect-batch-closed");
+  fail_unless (closed >= 2);
+  fail_unless_equals_int (count (&r, "resemble-detect-batch-error"), 0);
+  fail_unless_equals_int (count (&r, "resemble-detect-batch-done"), closed);
+  /* and none sent twice: each file is in one batch of the API's */
+  root = stats ();
+  batches = json_object_get_array_member (json_node_get_object (root),
+      "batches");
+  for (i = 0; i < json_array_get_length (batches); i++) {
+    JsonArray *files = json_object_get_array_member
+        (json_array_get_object_element (batches, i), "files");
+
+    for (j = 0; j < json_array_get_length (files); j++) {
+      const gchar *name = json_object_get_string_member
+          (json_array_get_object_element (files, j), "name");
+
+      fail_if (g_hash_table_contains (names, name), "%s sent twice", name);
+      g_hash_table_add (names, (gpointer) name);
+    }
+  }
+  fail_unless_equals_int (json_array_get_length (batches), closed);
+  run_clear (&r);
+}
+
+GST_END_TEST;
+
+/* The upload was lost after its whole body went out; the API had created
+ * the batch, and its list of detects shows the files: the batch is
+ * adopted, its verdicts posted, and it is never sent twice. */
+GST_START_TEST (test_drop_after_body_is_settled_by_the_list)
+{
+  g_autoptr (JsonNode) root = NULL;
+  const GstStructure *done;
+  Run r;
+
+  rd_emulator_set_fault (emulator, RD_EMULATOR_FAULT_DROP_AFTER_BODY, 1,
+      "POST /api/v2/detect/batch");
+  run (&r, SNAPSHOTS (2), NULL);
+  fail_unless (r.error == NULL);
+  fail_unless_equals_int (count (&r, "resemble-detect-batch-error"), 0);
+  fail_unless_equals_int (count (&r, "resemble-detect-batch-done"), 1);
+  done = nth (&r, "resemble-detect-batch-done", 0, NULL);
+  fail_unless_equals_string (gst_structure_get_string (done, "status"),
+      "completed");
+  fail_unless_equals_int (count (&r, "resemble-detect-result"), 2);
+  root = stats ();
+  fail_unless_equals_int (json_array_get_length (json_object_get_array_member
+          (json_node_get_object (root), "batches")), 1);
+  run_clear (&r);
+}
+
+GST_END_TEST;
+
+/* With zero retention the API's list shows tokenized names: the outcome
+ * cannot be settled and stays unknown, never sent twice. */
 GST_START_TEST (test_drop_after_body_is_an_unknown_outcome)
 {
   g_autoptr (JsonNode) root = NULL;
@@ -1007,7 +1165,7 @@ GST_START_TEST (test_drop_after_body_is_an_unknown_outcome)
 
   rd_emulator_set_fault (emulator, RD_EMULATOR_FAULT_DROP_AFTER_BODY, 1,
       "POST /api/v2/detect/batch");
-  run (&r, SNAPSHOTS (1), NULL);
+  run (&r, SNAPSHOTS (1), "zero-retention-mode=true");
   fail_unless (r.error == NULL);
   error = only_error (&r);
   fail_unless (strstr (gst_structure_get_string (error, "reason"),
@@ -1278,7 +1436,9 @@ resembledetectsink_network_suite (void)
   tcase_add_loop_test (tc, test_transient_faults_are_retried, 0,
       G_N_ELEMENTS (retried_faults));
   tcase_add_test (tc, test_drop_after_body_is_an_unknown_outcome);
+  tcase_add_test (tc, test_drop_after_body_is_settled_by_the_list);
   tcase_add_test (tc, test_a_mix_of_faults_never_crashes);
+  tcase_add_test (tc, test_an_outage_warns_waits_and_resumes);
   tcase_add_test (tc, test_stopping_mid_request_cancels_cleanly);
   tcase_add_test (tc, test_next_run_finishes_what_the_last_left);
   tcase_add_test (tc, test_upload_progress_is_reported);

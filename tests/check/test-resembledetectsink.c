@@ -15,6 +15,7 @@
 #include "batch.h"
 #include "rd-test-utils.h"
 #include "manifest.h"
+#include "spool.h"
 #include "rd-check.h"
 
 #define SECOND GST_SECOND
@@ -358,7 +359,8 @@ GST_START_TEST (test_jpeg_snapshots_fill_batches_of_max_files)
 
       fail_unless_equals_string (path,
           g_value_get_string (gst_value_array_get_value (files, i)));
-      fail_unless (g_str_has_suffix (file->name, ".jpg"));
+      fail_unless (g_regex_match_simple ("^image_0-[0-9a-f]{8}-[0-9]{6}\\.jpg$",
+              file->name, 0, 0), "%s", file->name);
       fail_unless_equals_int (file->media_type, RD_MEDIA_TYPE_IMAGE);
       /* buffers are 100 ms apart: their running times are kept */
       fail_unless_equals_uint64 (file->running_time,
@@ -1157,6 +1159,19 @@ GST_START_TEST (test_second_run_continues_batch_numbering)
     fail_unless_equals_int (batch->files->len, 3);
     fail_unless_equals_int (batch->state, RD_BATCH_STATE_DONE);
   }
+  /* each run numbers its files from 1 under a run id of its own: no name
+   * of the first run comes back */
+  for (guint i = 0; i < 3; i++) {
+    RdBatch *first_run = batches->pdata[0];
+    RdBatch *second_run = batches->pdata[1];
+    const gchar *first = ((RdBatchFile *) first_run->files->pdata[i])->name;
+    const gchar *second = ((RdBatchFile *) second_run->files->pdata[i])->name;
+    g_autofree gchar *number = g_strdup_printf ("-%06u.jpg", i + 1);
+
+    fail_unless (g_str_has_suffix (first, number), "%s", first);
+    fail_unless (g_str_has_suffix (second, number), "%s", second);
+    fail_if (g_str_equal (first, second), "%s in both runs", first);
+  }
   gst_object_unref (pipeline);
   rd_test_remove_tree (spool);
 }
@@ -1633,6 +1648,178 @@ GST_START_TEST (test_eos_before_any_caps_still_ends_the_stream)
 
 GST_END_TEST;
 
+/* ---- the spool's lock and default location -------------------------------- */
+
+static gint
+compare_names (gconstpointer a, gconstpointer b)
+{
+  return g_strcmp0 (*(const gchar * const *) a, *(const gchar * const *) b);
+}
+
+/* Names of @dir's entries, sorted, space-separated. */
+static gchar *
+list_dir (const gchar * dir_path)
+{
+  g_autoptr (GDir) dir = g_dir_open (dir_path, 0, NULL);
+  g_autoptr (GPtrArray) names = g_ptr_array_new_with_free_func (g_free);
+  const gchar *name;
+
+  while (dir && (name = g_dir_read_name (dir)))
+    g_ptr_array_add (names, g_strdup (name));
+  g_ptr_array_sort (names, compare_names);
+  g_ptr_array_add (names, NULL);
+  return g_strjoinv (" ", (gchar **) names->pdata);
+}
+
+/* The pipeline's first error, after trying to start it. */
+static GstMessage *
+start_and_pop_error (GstElement * pipeline)
+{
+  g_autoptr (GstBus) bus = gst_element_get_bus (pipeline);
+  GstMessage *msg;
+
+  gst_element_set_state (pipeline, GST_STATE_PLAYING);
+  msg = gst_bus_timed_pop_filtered (bus, 30 * GST_SECOND,
+      GST_MESSAGE_ERROR | GST_MESSAGE_EOS);
+  fail_unless (msg != NULL && GST_MESSAGE_TYPE (msg) == GST_MESSAGE_ERROR,
+      "the pipeline started on a spool in use");
+  fail_unless (gst_element_set_state (pipeline, GST_STATE_NULL) ==
+      GST_STATE_CHANGE_SUCCESS);
+  return msg;
+}
+
+static void
+assert_busy_error (GstMessage * msg, const gchar * location, pid_t pid)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree gchar *debug = NULL;
+  g_autofree gchar *pid_text = g_strdup_printf ("(pid %d)", (int) pid);
+
+  gst_message_parse_error (msg, &error, &debug);
+  fail_unless (g_error_matches (error, GST_RESOURCE_ERROR,
+          GST_RESOURCE_ERROR_BUSY), "%s", error->message);
+  fail_unless (strstr (error->message, location) != NULL, "%s", error->message);
+  fail_unless (strstr (error->message, pid_text) != NULL, "%s", error->message);
+}
+
+GST_START_TEST (test_a_spool_in_use_is_refused_at_start)
+{
+  g_autofree gchar *spool = make_spool ();
+  g_autoptr (RdSpool) holder = rd_spool_new ();
+  g_autoptr (GError) error = NULL;
+  g_autofree gchar *before = NULL;
+  g_autofree gchar *after = NULL;
+  GstElement *pipeline;
+  GstMessage *msg;
+  RdSpoolReady ready;
+  RunResult r;
+
+  if (!rd_check_have_elements ("jpegenc"))
+    return;
+  /* another user of the spool: an RdSpool of this process holds the lock
+   * as another process's would */
+  rd_spool_ready_init (&ready);
+  fail_unless (rd_spool_open (holder, spool, &ready, &error), "%s",
+      error ? error->message : "");
+  rd_spool_ready_clear (&ready);
+  before = list_dir (spool);
+  fail_unless_equals_string (before, ".lock incoming");
+
+  pipeline = parse ("videotestsrc num-buffers=2 ! "
+      "video/x-raw,width=64,height=48 ! jpegenc ! "
+      "resembledetectsink location=%s", spool);
+  msg = start_and_pop_error (pipeline);
+  assert_busy_error (msg, spool, getpid ());
+  gst_message_unref (msg);
+  /* no file touched */
+  after = list_dir (spool);
+  fail_unless_equals_string (after, before);
+
+  /* once it is released, the same pipeline runs */
+  rd_spool_close (holder);
+  run_pipeline_full (pipeline, &r, NULL, NULL);
+  fail_unless (r.error == NULL);
+  fail_unless_equals_int (count_messages (&r, "resemble-detect-batch-done"), 1);
+  run_result_clear (&r);
+  gst_object_unref (pipeline);
+  rd_test_remove_tree (spool);
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_two_elements_on_one_spool_are_an_error)
+{
+  g_autofree gchar *spool = make_spool ();
+  GstElement *pipeline;
+  GstMessage *msg;
+
+  if (!rd_check_have_elements ("jpegenc"))
+    return;
+  pipeline = parse ("videotestsrc num-buffers=2 ! "
+      "video/x-raw,width=64,height=48 ! tee name=t "
+      "t. ! queue ! jpegenc ! resembledetectsink location=%s "
+      "t. ! queue ! jpegenc ! resembledetectsink location=%s", spool, spool);
+  msg = start_and_pop_error (pipeline);
+  assert_busy_error (msg, spool, getpid ());
+  gst_message_unref (msg);
+  gst_object_unref (pipeline);
+  rd_test_remove_tree (spool);
+}
+
+GST_END_TEST;
+
+/* A pipeline "pipe {pid}" holding a bin "inner" holding the sink ".sink":
+ * names that need escaping in a path (the pid keeps test programs that run
+ * at once apart). */
+static GstElement *
+nested_pipeline (void)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree gchar *name = g_strdup_printf ("pipe %d", (int) getpid ());
+  GstElement *pipeline = gst_pipeline_new (name);
+  GstElement *inner = gst_parse_bin_from_description ("videotestsrc "
+      "num-buffers=2 ! video/x-raw,width=64,height=48 ! jpegenc ! "
+      "resembledetectsink name=.sink", FALSE, &error);
+
+  fail_unless (inner != NULL, "%s", error ? error->message : "");
+  gst_object_set_name (GST_OBJECT (inner), "inner");
+  gst_bin_add (GST_BIN (pipeline), inner);
+  return pipeline;
+}
+
+/* The default location is made of the program's name and the names from
+ * the pipeline down to the element: the same again after a restart. */
+GST_START_TEST (test_the_default_location_is_the_same_after_a_restart)
+{
+  const gchar *program = g_get_prgname ();
+  g_autofree gchar *escaped = g_strdup_printf ("pipe%%20%d", (int) getpid ());
+  g_autofree gchar *top = g_build_filename (g_get_user_cache_dir (),
+      "gst-resembledetect", program ? program : "gst", escaped, NULL);
+  g_autofree gchar *location = g_build_filename (top, "inner", "%2Esink",
+      NULL);
+  g_autoptr (GPtrArray) batches = NULL;
+
+  if (!rd_check_have_elements ("jpegenc"))
+    return;
+  /* the tests' environment points the cache dir into the build tree */
+  fail_unless (g_getenv ("XDG_CACHE_HOME") != NULL);
+  rd_test_remove_tree (top);
+  for (guint run = 0; run < 2; run++) {
+    GstElement *pipeline = nested_pipeline ();
+    RunResult r;
+
+    run_pipeline_full (pipeline, &r, NULL, NULL);
+    fail_unless (r.error == NULL);
+    run_result_clear (&r);
+    gst_object_unref (pipeline);
+  }
+  batches = read_all_batches (location);
+  fail_unless_equals_int (batches->len, 2);
+  rd_test_remove_tree (top);
+}
+
+GST_END_TEST;
+
 static Suite *
 resembledetectsink_suite (void)
 {
@@ -1664,6 +1851,9 @@ resembledetectsink_suite (void)
   tcase_add_test (tc, test_state_cycles_leak_no_fd_or_thread);
   tcase_add_test (tc, test_stopping_as_the_first_fragment_opens_never_hangs);
   tcase_add_test (tc, test_second_run_continues_batch_numbering);
+  tcase_add_test (tc, test_a_spool_in_use_is_refused_at_start);
+  tcase_add_test (tc, test_two_elements_on_one_spool_are_an_error);
+  tcase_add_test (tc, test_the_default_location_is_the_same_after_a_restart);
   tcase_add_test (tc, test_flushing_seek_keeps_segmenting);
   tcase_add_test (tc, test_flushing_seek_backwards_starts_segmenting_again);
   tcase_add_test (tc, test_open_batch_of_a_previous_run_is_closed_at_start);

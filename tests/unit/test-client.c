@@ -45,6 +45,9 @@ typedef struct
   guint status_calls;
   guint progress_calls;
   guint progress_starts;        /* reports with sent == 0 */
+  /* each upload attempt's start and end, in order: S (sent 0), T (sent ==
+   * total: the whole body), F (failed before the whole body), C (stopped) */
+  GString *uploads;
   guint64 first_sent;
   guint64 last_sent;
   guint64 last_total;
@@ -72,6 +75,11 @@ typedef struct
   guint seq;                    /* events so far: finishes, idle, 401 */
   guint idle_seq;               /* the last idle's */
   guint unauthorized_seq;
+  guint submitted;              /* submitted callbacks, all batches */
+  guint bodies_sent;            /* upload attempts whose whole body went */
+  guint outage_starts;
+  guint outage_ends;
+  guint outage_resumed;         /* batches the last end resumed */
 
   /* stop in the middle of an upload: held at the first report of bytes */
   gboolean hold_first_progress;
@@ -91,6 +99,7 @@ outcome_free (Outcome * outcome)
     g_ptr_array_unref (outcome->results);
   g_ptr_array_unref (outcome->reported);
   g_array_unref (outcome->reported_index);
+  g_string_free (outcome->uploads, TRUE);
   g_free (outcome);
 }
 
@@ -106,6 +115,7 @@ recorder_outcome (Recorder * rec, guint index)
     outcome->reported = g_ptr_array_new_with_free_func ((GDestroyNotify)
         gst_structure_free);
     outcome->reported_index = g_array_new (FALSE, FALSE, sizeof (guint));
+    outcome->uploads = g_string_new (NULL);
     g_hash_table_insert (rec->outcomes, GUINT_TO_POINTER (index), outcome);
   }
   return outcome;
@@ -140,6 +150,7 @@ on_submitted (const RdBatch * batch, gpointer user_data)
   g_mutex_lock (&rec->lock);
   outcome = recorder_outcome (rec, batch->index);
   outcome->submitted++;
+  rec->submitted++;
   outcome->submitted_us = g_get_monotonic_time ();
   g_free (outcome->uuid);
   outcome->uuid = g_strdup (batch->uuid);
@@ -172,6 +183,12 @@ on_progress (const RdBatch * batch, guint64 sent, guint64 total,
   g_assert_cmpuint (sent, <=, total);
   /* Each attempt starts again from 0. */
   if (sent == 0)
+    g_string_append_c (outcome->uploads, 'S');
+  if (sent == total) {
+    g_string_append_c (outcome->uploads, 'T');
+    rec->bodies_sent++;
+  }
+  if (sent == 0)
     outcome->progress_starts++;
   else if (outcome->last_total == total)
     g_assert_cmpuint (sent, >=, outcome->last_sent);
@@ -189,6 +206,21 @@ on_progress (const RdBatch * batch, guint64 sent, guint64 total,
     while (!rec->release_progress)
       g_cond_wait (&rec->cond, &rec->lock);
   }
+  g_mutex_unlock (&rec->lock);
+}
+
+static void
+on_upload_failed (const RdBatch * batch, guint64 sent, guint64 total,
+    gboolean cancelled, const gchar * reason, gpointer user_data)
+{
+  Recorder *rec = user_data;
+  Outcome *outcome;
+
+  g_mutex_lock (&rec->lock);
+  outcome = recorder_outcome (rec, batch->index);
+  g_assert_cmpuint (sent, <, total);
+  g_assert_true (cancelled || (reason != NULL && *reason != '\0'));
+  g_string_append_c (outcome->uploads, cancelled ? 'C' : 'F');
   g_mutex_unlock (&rec->lock);
 }
 
@@ -294,10 +326,40 @@ on_idle (gpointer user_data)
   g_mutex_unlock (&rec->lock);
 }
 
+static void
+on_outage (gboolean started, const gchar * reason, guint waiting,
+    GstClockTime lasted, gpointer user_data)
+{
+  Recorder *rec = user_data;
+
+  g_mutex_lock (&rec->lock);
+  if (started) {
+    g_assert_nonnull (reason);
+    rec->outage_starts++;
+  } else {
+    rec->outage_ends++;
+    rec->outage_resumed = waiting;
+  }
+  g_cond_broadcast (&rec->cond);
+  g_mutex_unlock (&rec->lock);
+}
+
+/* Waits until @field (a counter of @rec) reaches @count. */
+#define recorder_wait_for(rec, field, count) G_STMT_START {             \
+    gint64 deadline_ = g_get_monotonic_time () + WAIT_S * G_TIME_SPAN_SECOND; \
+    g_mutex_lock (&(rec)->lock);                                        \
+    while ((rec)->field < (count))                                      \
+      g_assert_true (g_cond_wait_until (&(rec)->cond, &(rec)->lock,     \
+              deadline_));                                              \
+    g_mutex_unlock (&(rec)->lock);                                      \
+  } G_STMT_END
+
 static const RdClientCallbacks recorder_callbacks = {
   .submitted = on_submitted,
   .status = on_status,
   .progress = on_progress,
+  .upload_failed = on_upload_failed,
+  .outage = on_outage,
   .result = on_result,
   .done = on_done,
   .error = on_error,
@@ -345,6 +407,21 @@ typedef struct
   RdClient *client;
   Recorder rec;
 } Fixture;
+
+/* Every attempt is S, then T, F or C; a done batch's last attempt is T. */
+static void
+assert_upload_attempts (const Outcome * outcome, const gchar * expected)
+{
+  const gchar *u = outcome->uploads->str;
+  gsize i;
+
+  for (i = 0; u[i]; i += 2) {
+    g_assert_cmpint (u[i], ==, 'S');
+    g_assert_nonnull (strchr ("TFC", u[i + 1]));
+  }
+  if (expected)
+    g_assert_cmpstr (u, ==, expected);
+}
 
 static void
 fixture_setup (Fixture * f, gconstpointer data)
@@ -567,6 +644,9 @@ stats_route_total (JsonNode * stats, const gchar * route)
 #define POST_ROUTE "POST /api/v2/detect/batch"
 #define POLL_ROUTE "GET /api/v2/detect/batch/{uuid}"
 #define DETECT_ROUTE "GET /api/v2/detect/{uuid}"
+#define LIST_ROUTE "GET /api/v2/detect"
+/* a fault prefix that matches the list only */
+#define LIST_FAULT "GET /api/v2/detect?"
 
 static JsonObject *
 stats_batch (JsonNode * stats, const gchar * uuid)
@@ -1089,26 +1169,259 @@ test_poll_timeout_fails_the_batch_and_keeps_its_uuid (Fixture * f,
   g_autofree gchar *dir = g_strdup (batch->dir);
   g_autoptr (RdBatch) manifest = NULL;
   Outcome *outcome;
+  gint64 handed_us;
 
   rd_emulator_set_processing_time (f->emu, 60000);
   f->config.poll_timeout = 300 * GST_MSECOND;
   fixture_start (f);
+  handed_us = g_get_monotonic_time ();
   rd_client_submit (f->client, batch);
   recorder_wait_finished (&f->rec, 1);
   outcome = recorder_get (&f->rec, 19);
   g_assert_false (outcome->done);
+  g_assert_nonnull (outcome->uuid);
   g_assert_cmpuint (outcome->http_status, ==, 0);
   g_assert_true (g_str_has_prefix (outcome->reason, "poll timeout after"));
-  /* Measured from acceptance, not much later. The submitted callback
-   * comes a moment after acceptance (after the manifest is written), hence
-   * the small margin. */
-  g_assert_cmpint (outcome->finished_us - outcome->submitted_us, >=,
-      290 * G_TIME_SPAN_MILLISECOND);
-  g_assert_cmpint (outcome->finished_us - outcome->submitted_us, <,
-      5 * G_TIME_SPAN_SECOND);
+  /* Counted from when the client took the batch, not much later. */
+  g_assert_cmpint (outcome->finished_us - handed_us, >=,
+      300 * G_TIME_SPAN_MILLISECOND);
+  g_assert_cmpint (outcome->finished_us - handed_us, <, 5 * G_TIME_SPAN_SECOND);
   manifest = read_manifest (dir);
   g_assert_cmpint (manifest->state, ==, RD_BATCH_STATE_ERROR);
   g_assert_cmpstr (manifest->uuid, ==, outcome->uuid);
+  g_assert_true (file_exists_in (dir, "seg-a.wav"));
+}
+
+/* A Retry-After far beyond the batch's budget: the batch still ends at
+ * its poll-timeout (the element holds EOS until then, not for 10 minutes),
+ * after one last attempt at the deadline, and its manifest keeps what is
+ * true (closed: never accepted; submitted: the API has it). */
+static void
+run_budget_against_retry_after (Fixture * f, guint index,
+    const gchar * fault_prefix, const gchar * route, RdBatchState kept)
+{
+  RdBatch *batch = make_small_batch (f, index);
+  g_autofree gchar *dir = g_strdup (batch->dir);
+  g_autoptr (RdBatch) manifest = NULL;
+  g_autoptr (JsonNode) stats = NULL;
+  Outcome *outcome;
+  gint64 handed_us;
+
+  rd_emulator_set_processing_time (f->emu, 60000);
+  rd_emulator_set_retry_after (f->emu, 600);
+  rd_emulator_set_fault (f->emu, RD_EMULATOR_FAULT_429, 1, fault_prefix);
+  f->config.poll_timeout = GST_SECOND;
+  f->config.max_retries = 10;
+  fixture_start (f);
+  /* draining (EOS): what gives up ends rather than waiting for the API */
+  rd_client_drain (f->client);
+  handed_us = g_get_monotonic_time ();
+  rd_client_submit (f->client, batch);
+  recorder_wait_finished (&f->rec, 1);
+
+  outcome = recorder_get (&f->rec, index);
+  g_assert_false (outcome->done);
+  g_assert_false (outcome->cancelled);
+  g_assert_cmpuint (outcome->http_status, ==, 429);
+  g_assert_nonnull (strstr (outcome->reason,
+          "gave up at the poll-timeout of 1 s, after 1 retries"));
+  g_assert_cmpint (outcome->finished_us - handed_us, >=, G_TIME_SPAN_SECOND);
+  g_assert_cmpint (outcome->finished_us - handed_us, <,
+      10 * G_TIME_SPAN_SECOND);
+  stats = emulator_stats (f);
+  g_assert_cmpint (stats_count (stats, route, "429"), ==, 2);
+  manifest = read_manifest (dir);
+  g_assert_cmpint (manifest->state, ==, kept);
+  g_assert_true (file_exists_in (dir, "seg-a.wav"));
+}
+
+static void
+test_budget_bounds_a_post_in_a_long_backoff (Fixture * f, gconstpointer data)
+{
+  run_budget_against_retry_after (f, 71, POST_ROUTE, POST_ROUTE,
+      RD_BATCH_STATE_CLOSED);
+}
+
+static void
+test_budget_bounds_polls_in_a_long_backoff (Fixture * f, gconstpointer data)
+{
+  run_budget_against_retry_after (f, 72, "GET /api/v2/detect/batch/",
+      POLL_ROUTE, RD_BATCH_STATE_SUBMITTED);
+}
+
+/* ---- connections ---- */
+
+/* Three uploads the API holds (its answer 30 s away) all go out at once
+ * with max_in_flight 3: the session has connections for every request in
+ * flight (libsoup's default of 2 per host would hold the third). */
+static void
+test_held_uploads_do_not_hold_the_others (Fixture * f, gconstpointer data)
+{
+  static const gchar *const names[3][2] = {
+    {"c-1.wav", NULL}, {"c-2.wav", NULL}, {"c-3.wav", NULL}
+  };
+  static const guint64 sizes[] = { 4000 };
+  guint i;
+
+  rd_emulator_set_slow_delay (f->emu, 30000);
+  rd_emulator_set_fault (f->emu, RD_EMULATOR_FAULT_SLOW, 1, POST_ROUTE);
+  f->config.max_in_flight = 3;
+  fixture_start (f);
+  for (i = 0; i < 3; i++)
+    rd_client_submit (f->client, make_batch (f, 100 + i, names[i], sizes));
+  /* WAIT_S (20 s) is well short of the held answers */
+  recorder_wait_for (&f->rec, bodies_sent, 3);
+  g_assert_cmpuint (f->rec.finished, ==, 0);
+}
+
+/* ---- a run stopped during an upload ---- */
+
+/* A manifest as a run killed during the upload leaves it: closed, with the
+ * time its last attempt began. */
+static RdBatch *
+as_left_by_a_killed_run (RdBatch * batch)
+{
+  guint i;
+
+  batch->state = RD_BATCH_STATE_CLOSED;
+  g_clear_pointer (&batch->uuid, g_free);
+  g_clear_pointer (&batch->status, g_free);
+  for (i = 0; i < batch->files->len; i++)
+    g_clear_pointer (&((RdBatchFile *) g_ptr_array_index (batch->files,
+                i))->detect_uuid, g_free);
+  batch->upload_started_us = g_get_real_time () - G_TIME_SPAN_SECOND;
+  g_assert_true (rd_manifest_write (batch, NULL));
+  return batch;
+}
+
+/* The API got the whole upload before the run died: the next run finds
+ * the files in the API's list and follows them, never uploading again. */
+static void
+test_restart_adopts_an_upload_the_api_got (Fixture * f, gconstpointer data)
+{
+  RdBatch *batch = make_small_batch (f, 90);
+  g_autofree gchar *dir = g_strdup (batch->dir);
+  g_autoptr (JsonNode) stats = NULL;
+  Outcome *outcome;
+
+  f->config.keep_files = TRUE;
+  fixture_start (f);
+  rd_client_submit (f->client, batch);
+  recorder_wait_finished (&f->rec, 1);
+  g_clear_pointer (&f->client, rd_client_free);
+
+  /* the next run */
+  recorder_clear (&f->rec);
+  memset (&f->rec, 0, sizeof f->rec);
+  recorder_init (&f->rec);
+  fixture_start (f);
+  rd_client_submit (f->client, as_left_by_a_killed_run (read_manifest (dir)));
+  recorder_wait_finished (&f->rec, 1);
+  outcome = recorder_get (&f->rec, 90);
+  g_assert_true (outcome->done);
+  g_assert_cmpstr (outcome->status, ==, "completed");
+  g_assert_cmpuint (outcome->results->len, ==, 3);
+  stats = emulator_stats (f);
+  g_assert_cmpint (stats_route_total (stats, POST_ROUTE), ==, 1);
+  g_assert_cmpint (stats_count (stats, LIST_ROUTE, "200"), >=, 1);
+}
+
+/* The run died before the API had it: two looks at the list prove it,
+ * and the batch is sent. */
+static void
+test_restart_sends_an_upload_the_api_never_got (Fixture * f, gconstpointer data)
+{
+  g_autoptr (JsonNode) stats = NULL;
+  g_autoptr (RdBatch) manifest = NULL;
+  RdBatch *batch = as_left_by_a_killed_run (make_small_batch (f, 91));
+  g_autofree gchar *dir = g_strdup (batch->dir);
+
+  manifest = read_manifest (dir);
+  g_assert_cmpint (manifest->upload_started_us, ==, batch->upload_started_us);
+  fixture_start (f);
+  rd_client_submit (f->client, batch);
+  recorder_wait_finished (&f->rec, 1);
+  g_assert_true (recorder_get (&f->rec, 91)->done);
+  stats = emulator_stats (f);
+  g_assert_cmpint (stats_count (stats, LIST_ROUTE, "200"), ==, 2);
+  g_assert_cmpint (stats_count (stats, POST_ROUTE, "202"), ==, 1);
+}
+
+/* ---- outages ---- */
+
+static void
+restart_emulator (Fixture * f, guint port)
+{
+  g_autoptr (GError) error = NULL;
+
+  g_assert_true (rd_emulator_start (f->emu, "127.0.0.1", port, &error));
+  g_assert_no_error (error);
+}
+
+/* The API goes away with one batch being polled and two not yet sent:
+ * they wait (one warning), a probe finds the API again on the same port
+ * (one info), and all three finish, none uploaded twice. */
+static void
+test_outage_batches_wait_and_resume (Fixture * f, gconstpointer data)
+{
+  static const gchar *const names[3][2] = {
+    {"a-1.wav", NULL}, {"a-2.wav", NULL}, {"a-3.wav", NULL}
+  };
+  static const guint64 sizes[] = { 4000 };
+  guint port = rd_emulator_get_port (f->emu);
+  g_autoptr (JsonNode) stats = NULL;
+  guint i;
+
+  rd_emulator_set_processing_time (f->emu, 2000);
+  f->config.max_retries = 1;
+  fixture_start (f);
+  rd_client_submit (f->client, make_batch (f, 80, names[0], sizes));
+  recorder_wait_for (&f->rec, submitted, 1);
+  rd_emulator_stop (f->emu);
+  rd_client_submit (f->client, make_batch (f, 81, names[1], sizes));
+  rd_client_submit (f->client, make_batch (f, 82, names[2], sizes));
+  recorder_wait_for (&f->rec, outage_starts, 1);
+  g_assert_cmpuint (f->rec.finished, ==, 0);
+  restart_emulator (f, port);
+  recorder_wait_finished (&f->rec, 3);
+
+  g_assert_cmpuint (f->rec.outage_starts, ==, 1);
+  g_assert_cmpuint (f->rec.outage_ends, ==, 1);
+  for (i = 80; i <= 82; i++)
+    g_assert_true (recorder_get (&f->rec, i)->done);
+  stats = emulator_stats (f);
+  g_assert_cmpint (stats_count (stats, POST_ROUTE, "202"), ==, 3);
+  g_assert_cmpint (stats_route_total (stats, POST_ROUTE), ==, 3);
+  g_assert_cmpint (json_object_get_int_member (json_node_get_object (stats),
+          "batches_created"), ==, 3);
+}
+
+/* EOS during an outage: the waiting batches end at once, kept for a next
+ * run, instead of holding EOS while the API does not answer. */
+static void
+test_outage_drain_ends_waiting_batches (Fixture * f, gconstpointer data)
+{
+  RdBatch *batch = make_small_batch (f, 83);
+  g_autofree gchar *dir = g_strdup (batch->dir);
+  g_autoptr (RdBatch) manifest = NULL;
+  Outcome *outcome;
+
+  f->config.max_retries = 0;
+  rd_emulator_stop (f->emu);
+  fixture_start (f);
+  rd_client_submit (f->client, batch);
+  recorder_wait_for (&f->rec, outage_starts, 1);
+  g_assert_cmpuint (f->rec.finished, ==, 0);
+  rd_client_drain (f->client);
+  recorder_wait_finished (&f->rec, 1);
+  outcome = recorder_get (&f->rec, 83);
+  g_assert_false (outcome->done);
+  g_assert_false (outcome->cancelled);
+  g_assert_nonnull (strstr (outcome->reason, "does not answer"));
+  g_assert_nonnull (strstr (outcome->reason, "kept for a next run"));
+  g_assert_cmpuint (rd_client_get_pending (f->client), ==, 0);
+  manifest = read_manifest (dir);
+  g_assert_cmpint (manifest->state, ==, RD_BATCH_STATE_CLOSED);
   g_assert_true (file_exists_in (dir, "seg-a.wav"));
 }
 
@@ -1121,12 +1434,18 @@ static void
 run_two_batches_with_post_fault (Fixture * f, RdEmulatorFault fault,
     guint first_index)
 {
+  /* names unique to a batch, as the spool makes them: an upload of
+   * unknown outcome is settled by the names in the API's list */
+  static const gchar *const first[] = { "a-1.wav", "b-1.jpg", NULL };
+  static const gchar *const second[] = { "a-2.wav", "b-2.jpg", NULL };
+  static const guint64 sizes[] = { 4000, 777 };
+
   rd_emulator_set_fault (f->emu, fault, 2, POST_ROUTE);
   f->config.max_in_flight = 1;
   f->config.fetch_results = FALSE;
   fixture_start (f);
-  rd_client_submit (f->client, make_small_batch (f, first_index));
-  rd_client_submit (f->client, make_small_batch (f, first_index + 1));
+  rd_client_submit (f->client, make_batch (f, first_index, first, sizes));
+  rd_client_submit (f->client, make_batch (f, first_index + 1, second, sizes));
   recorder_wait_finished (&f->rec, 2);
   g_assert_true (recorder_get (&f->rec, first_index)->done);
   g_assert_true (recorder_get (&f->rec, first_index + 1)->done);
@@ -1177,33 +1496,117 @@ test_drop_before_body_is_retried (Fixture * f, gconstpointer data)
           "batches_created"), ==, 2);
 }
 
+/* The connection is lost after the whole body went out, but the API had
+ * created the batch: its files are in the API's list of detects, so the
+ * batch is adopted (its detects followed, never sent twice) and ends
+ * done. */
 static void
-test_drop_after_body_is_an_unknown_outcome_not_retried (Fixture * f,
-    gconstpointer data)
+test_drop_after_body_is_settled_by_the_list (Fixture * f, gconstpointer data)
 {
   RdBatch *batch = make_small_batch (f, 26);
   g_autofree gchar *dir = g_strdup (batch->dir);
   g_autoptr (JsonNode) stats = NULL;
   g_autoptr (RdBatch) manifest = NULL;
   Outcome *outcome;
+  guint i;
 
+  rd_emulator_set_fault (f->emu, RD_EMULATOR_FAULT_DROP_AFTER_BODY, 1,
+      POST_ROUTE);
+  rd_emulator_set_processing_time (f->emu, 200);
+  fixture_start (f);
+  rd_client_submit (f->client, batch);
+  recorder_wait_finished (&f->rec, 1);
+  outcome = recorder_get (&f->rec, 26);
+  g_assert_true (outcome->done);
+  g_assert_cmpuint (outcome->submitted, ==, 1);
+  g_assert_cmpstr (outcome->status, ==, "completed");
+  g_assert_cmpuint (outcome->completed_count, ==, 3);
+  g_assert_cmpuint (outcome->results->len, ==, 3);
+  for (i = 0; i < 3; i++)
+    g_assert_cmpstr (gst_structure_get_string (g_ptr_array_index
+            (outcome->results, i), "status"), ==, "completed");
+  stats = emulator_stats (f);
+  g_assert_cmpint (stats_route_total (stats, POST_ROUTE), ==, 1);
+  g_assert_cmpint (json_object_get_int_member (json_node_get_object (stats),
+          "batches_created"), ==, 1);
+  g_assert_cmpint (stats_count (stats, LIST_ROUTE, "200"), >=, 1);
+  manifest = read_manifest (dir);
+  g_assert_cmpint (manifest->state, ==, RD_BATCH_STATE_DONE);
+  for (i = 0; i < manifest->files->len; i++)
+    g_assert_nonnull (((RdBatchFile *) g_ptr_array_index (manifest->files,
+                i))->detect_uuid);
+}
+
+/* A 500 after the whole body is ambiguous too; here the API created
+ * nothing: two looks at the list, a grace period apart, prove it, and the
+ * batch is sent again (once). */
+static void
+test_500_after_the_body_is_settled_and_sent_again (Fixture * f,
+    gconstpointer data)
+{
+  g_autoptr (JsonNode) stats = NULL;
+
+  /* the second batch's first POST gets the 500 */
+  run_two_batches_with_post_fault (f, RD_EMULATOR_FAULT_500, 73);
+  g_assert_cmpstr (recorder_get (&f->rec, 74)->uploads->str, ==, "STST");
+  stats = emulator_stats (f);
+  g_assert_cmpint (stats_count (stats, POST_ROUTE, "500"), ==, 1);
+  g_assert_cmpint (stats_count (stats, POST_ROUTE, "202"), ==, 2);
+  g_assert_cmpint (stats_count (stats, LIST_ROUTE, "200"), ==, 2);
+  g_assert_cmpint (json_object_get_int_member (json_node_get_object (stats),
+          "batches_created"), ==, 2);
+}
+
+/* What cannot be settled stays an unknown outcome: never sent twice. */
+static void
+run_unsettled (Fixture * f, guint index, gboolean zero_retention,
+    const gchar * expected)
+{
+  RdBatch *batch = make_small_batch (f, index);
+  g_autofree gchar *dir = g_strdup (batch->dir);
+  g_autoptr (JsonNode) stats = NULL;
+  g_autoptr (RdBatch) manifest = NULL;
+  Outcome *outcome;
+
+  batch->settings.zero_retention_mode = zero_retention;
   rd_emulator_set_fault (f->emu, RD_EMULATOR_FAULT_DROP_AFTER_BODY, 1,
       POST_ROUTE);
   fixture_start (f);
   rd_client_submit (f->client, batch);
   recorder_wait_finished (&f->rec, 1);
-  outcome = recorder_get (&f->rec, 26);
+  outcome = recorder_get (&f->rec, index);
   g_assert_false (outcome->done);
   g_assert_false (outcome->cancelled);
-  g_assert_cmpuint (outcome->http_status, ==, 0);
   g_assert_nonnull (strstr (outcome->reason, "outcome unknown"));
   g_assert_nonnull (strstr (outcome->reason, "duplicate"));
+  g_assert_nonnull (strstr (outcome->reason, expected));
   stats = emulator_stats (f);
   g_assert_cmpint (stats_route_total (stats, POST_ROUTE), ==, 1);
   manifest = read_manifest (dir);
   g_assert_cmpint (manifest->state, ==, RD_BATCH_STATE_ERROR);
   g_assert_nonnull (strstr (manifest->error_reason, "outcome unknown"));
   g_assert_true (file_exists_in (dir, "seg-a.wav"));
+}
+
+static void
+test_unknown_outcome_with_zero_retention_is_not_settled (Fixture * f,
+    gconstpointer data)
+{
+  g_autoptr (JsonNode) stats = NULL;
+
+  run_unsettled (f, 75, TRUE, "zero retention");
+  stats = emulator_stats (f);
+  g_assert_cmpint (stats_route_total (stats, LIST_ROUTE), ==, 0);
+}
+
+static void
+test_unknown_outcome_without_a_list_is_not_settled (Fixture * f,
+    gconstpointer data)
+{
+  /* a 500, not an outage (a 503 would make the batch wait for the API) */
+  rd_emulator_set_fault (f->emu, RD_EMULATOR_FAULT_500, 1, LIST_FAULT);
+  f->config.max_retries = 1;
+  run_unsettled (f, 76, FALSE, "not settled: Internal server error");
 }
 
 static void
@@ -1379,6 +1782,7 @@ test_stop_in_the_middle_of_an_upload_is_prompt (Fixture * f, gconstpointer data)
   g_assert_false (outcome->done);
   g_assert_true (outcome->cancelled);
   g_assert_cmpuint (outcome->last_sent, <, size);
+  assert_upload_attempts (outcome, "SC");
   g_assert_cmpuint (rd_client_get_pending (f->client), ==, 0);
   manifest = read_manifest (dir);
   g_assert_cmpint (manifest->state, ==, RD_BATCH_STATE_CLOSED);
@@ -1512,6 +1916,7 @@ test_token_appears_in_no_manifest_and_no_reason (Fixture * f,
 {
   GHashTableIter iter;
   gpointer value;
+  RdBatch *unsettled;
 
   f->config.keep_files = TRUE;
   fixture_start (f);
@@ -1523,7 +1928,10 @@ test_token_appears_in_no_manifest_and_no_reason (Fixture * f,
   rd_emulator_set_wallet (f->emu, -1, 0);
   rd_emulator_set_fault (f->emu, RD_EMULATOR_FAULT_DROP_AFTER_BODY, 1,
       POST_ROUTE);
-  rd_client_submit (f->client, make_small_batch (f, 52));
+  /* an unknown outcome that stays one (zero retention: not settled) */
+  unsettled = make_small_batch (f, 52);
+  unsettled->settings.zero_retention_mode = 1;
+  rd_client_submit (f->client, unsettled);
   recorder_wait_finished (&f->rec, 3);
   g_assert_true (recorder_get (&f->rec, 50)->done);
   g_assert_false (recorder_get (&f->rec, 51)->done);
@@ -1641,8 +2049,34 @@ test_progress_starts_at_zero_for_each_attempt (Fixture * f, gconstpointer data)
   run_two_batches_with_post_fault (f, RD_EMULATOR_FAULT_503, 66);
   g_assert_cmpuint (recorder_get (&f->rec, 66)->progress_starts, ==, 1);
   g_assert_cmpuint (recorder_get (&f->rec, 67)->progress_starts, ==, 2);
+  assert_upload_attempts (recorder_get (&f->rec, 67), NULL);
   g_assert_cmpuint (recorder_get (&f->rec, 67)->last_sent, ==,
       recorder_get (&f->rec, 67)->last_total);
+}
+
+static void
+test_progress_a_failed_attempt_ends_before_its_retry (Fixture * f,
+    gconstpointer data)
+{
+  static const gchar *const names[] = { "seg-a.wav", "big.wav", NULL };
+  static const guint64 sizes[] = { 4000, 8 * 1024 * 1024 };
+  g_autoptr (JsonNode) stats = NULL;
+
+  /* The second POST (the big batch's first) loses its connection while
+   * its body is going out; the retry starts from 0 again. */
+  rd_emulator_set_fault (f->emu, RD_EMULATOR_FAULT_DROP_MID_BODY, 2,
+      POST_ROUTE);
+  f->config.max_in_flight = 1;
+  f->config.fetch_results = FALSE;
+  fixture_start (f);
+  rd_client_submit (f->client, make_small_batch (f, 69));
+  rd_client_submit (f->client, make_batch (f, 70, names, sizes));
+  recorder_wait_finished (&f->rec, 2);
+  g_assert_true (recorder_get (&f->rec, 70)->done);
+  assert_upload_attempts (recorder_get (&f->rec, 69), "ST");
+  assert_upload_attempts (recorder_get (&f->rec, 70), "SFST");
+  stats = emulator_stats (f);
+  g_assert_cmpint (stats_count (stats, POST_ROUTE, "dropped"), ==, 1);
 }
 
 /* ---- polls that keep failing ---- */
@@ -1661,6 +2095,9 @@ test_poll_failures_keep_the_batch_submitted (Fixture * f, gconstpointer data)
       "GET /api/v2/detect/batch/");
   f->config.max_retries = 1;
   fixture_start (f);
+  /* draining (the element got EOS): a batch that gives up ends rather
+   * than waiting for the API (see outage/) */
+  rd_client_drain (f->client);
   rd_client_submit (f->client, batch);
   recorder_wait_finished (&f->rec, 1);
 
@@ -1695,6 +2132,8 @@ test_post_failures_keep_the_batch_closed (Fixture * f, gconstpointer data)
       "POST /api/v2/detect/batch");
   f->config.max_retries = 1;
   fixture_start (f);
+  /* draining (EOS): it ends rather than waiting for the API */
+  rd_client_drain (f->client);
   rd_client_submit (f->client, batch);
   recorder_wait_finished (&f->rec, 1);
 
@@ -2105,6 +2544,19 @@ main (int argc, char **argv)
   ADD ("api-error/404-while-polling", test_404_while_polling_a_resumed_batch);
   ADD ("api-error/poll-timeout",
       test_poll_timeout_fails_the_batch_and_keeps_its_uuid);
+  ADD ("connections/held-uploads-do-not-hold-the-others",
+      test_held_uploads_do_not_hold_the_others);
+  ADD ("restart/adopts-an-upload-the-api-got",
+      test_restart_adopts_an_upload_the_api_got);
+  ADD ("restart/sends-an-upload-the-api-never-got",
+      test_restart_sends_an_upload_the_api_never_got);
+  ADD ("outage/batches-wait-and-resume", test_outage_batches_wait_and_resume);
+  ADD ("outage/drain-ends-waiting-batches",
+      test_outage_drain_ends_waiting_batches);
+  ADD ("budget/bounds-a-post-in-a-long-backoff",
+      test_budget_bounds_a_post_in_a_long_backoff);
+  ADD ("budget/bounds-polls-in-a-long-backoff",
+      test_budget_bounds_polls_in_a_long_backoff);
   ADD ("resume/submitted-batch-is-polled",
       test_resumed_submitted_batch_is_polled_to_done);
 
@@ -2112,8 +2564,14 @@ main (int argc, char **argv)
   ADD ("fault/429-waits-for-retry-after",
       test_429_on_post_waits_for_retry_after);
   ADD ("fault/drop-before-body-retried", test_drop_before_body_is_retried);
-  ADD ("fault/drop-after-body-unknown-outcome",
-      test_drop_after_body_is_an_unknown_outcome_not_retried);
+  ADD ("settle/zero-retention-is-not-settled",
+      test_unknown_outcome_with_zero_retention_is_not_settled);
+  ADD ("settle/without-a-list-is-not-settled",
+      test_unknown_outcome_without_a_list_is_not_settled);
+  ADD ("settle/500-after-the-body-is-sent-again",
+      test_500_after_the_body_is_settled_and_sent_again);
+  ADD ("settle/drop-after-body-is-adopted",
+      test_drop_after_body_is_settled_by_the_list);
   ADD ("fault/500-on-poll-retried", test_500_on_poll_is_retried);
   ADD ("fault/500-on-results-retried", test_500_on_results_is_retried);
   ADD ("fault/unfetchable-results-are-unknown",
@@ -2150,6 +2608,8 @@ main (int argc, char **argv)
       test_progress_starts_at_zero_and_ends_at_total);
   ADD ("progress/starts-at-zero-for-each-attempt",
       test_progress_starts_at_zero_for_each_attempt);
+  ADD ("progress/a-failed-attempt-ends-before-its-retry",
+      test_progress_a_failed_attempt_ends_before_its_retry);
 
   ADD ("fault/poll-failures-keep-the-batch-submitted",
       test_poll_failures_keep_the_batch_submitted);

@@ -1026,6 +1026,72 @@ test_error_json_without_message (void)
   g_assert_true (g_str_has_prefix (reason, "HTTP 404"));
 }
 
+/* ---- the list of detects ---- */
+
+static void
+test_list_reads_items_in_order (void)
+{
+  static const gchar json[] = "{\"success\":true,\"page\":2,"
+      "\"num_pages\":3,\"page_size\":10,\"total_count\":23,\"items\":["
+      "{\"uuid\":\"d-2\",\"filename\":\"a-1.wav\",\"status\":\"Completed\","
+      "\"created_at\":\"2026-01-15T10:30:00.250Z\"},"
+      "{\"uuid\":\"bad id!\",\"filename\":\"x.wav\"},"
+      "7,"
+      "{\"uuid\":\"d-1\",\"filename\":42,"
+      "\"created_at\":\"2026-01-15T11:30:00+01:00\"},"
+      "{\"uuid\":\"d-0\",\"created_at\":\"yesterday\"}]}";
+  g_autoptr (GError) error = NULL;
+  g_autoptr (RdDetectList) list =
+      rd_results_parse_detect_list (json, -1, &error);
+  gint64 at = G_GINT64_CONSTANT (1768473000) * G_USEC_PER_SEC;  /* 10:30Z */
+
+  g_assert_no_error (error);
+  g_assert_cmpuint (list->page, ==, 2);
+  g_assert_cmpuint (list->num_pages, ==, 3);
+  g_assert_cmpuint (list->total_count, ==, 23);
+  /* an item without an id is left out, whatever it is */
+  g_assert_cmpuint (list->n_items, ==, 3);
+  g_assert_cmpstr (list->items[0].uuid, ==, "d-2");
+  g_assert_cmpstr (list->items[0].filename, ==, "a-1.wav");
+  g_assert_cmpstr (list->items[0].status, ==, "completed");
+  g_assert_cmpint (list->items[0].created_us, ==, at + 250000);
+  g_assert_cmpstr (list->items[1].uuid, ==, "d-1");
+  g_assert_null (list->items[1].filename);
+  g_assert_null (list->items[1].status);
+  g_assert_cmpint (list->items[1].created_us, ==, at);
+  g_assert_cmpint (list->items[2].created_us, ==, G_MININT64);
+}
+
+static void
+test_list_without_items_is_refused (void)
+{
+  static const gchar *const bodies[] = { "", "[]", "{\"success\":true}",
+    "{\"items\":{}}", "{\"items\":[", NULL
+  };
+  guint i;
+
+  for (i = 0; bodies[i]; i++) {
+    g_autoptr (GError) error = NULL;
+    g_autoptr (RdDetectList) list =
+        rd_results_parse_detect_list (bodies[i], -1, &error);
+
+    g_assert_null (list);
+    g_assert_error (error, RD_ERROR, RD_ERROR_FORMAT);
+  }
+}
+
+static void
+test_list_may_be_empty (void)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (RdDetectList) list =
+      rd_results_parse_detect_list ("{\"items\":[]}", -1, &error);
+
+  g_assert_no_error (error);
+  g_assert_cmpuint (list->n_items, ==, 0);
+  g_assert_cmpuint (list->num_pages, ==, 0);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -1110,6 +1176,11 @@ main (int argc, char **argv)
   g_test_add_func ("/results/error/long-text-is-cut-to-printable-excerpt",
       test_error_long_text_is_cut_to_printable_excerpt);
   g_test_add_func ("/results/error/empty-body", test_error_empty_body);
+  g_test_add_func ("/results/list/reads-items-in-order",
+      test_list_reads_items_in_order);
+  g_test_add_func ("/results/list/without-items-is-refused",
+      test_list_without_items_is_refused);
+  g_test_add_func ("/results/list/may-be-empty", test_list_may_be_empty);
   g_test_add_func ("/results/error/json-without-message",
       test_error_json_without_message);
 

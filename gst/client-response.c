@@ -161,6 +161,7 @@ typedef struct
   GInputStream *stream;
   GByteArray *body;
   gboolean too_large;           /* longer than RESPONSE_MAX_BYTES: not kept */
+  gboolean at_end;              /* the body was read to its end */
   GError *error;                /* the read's, while the stream closes */
 } Reading;
 
@@ -196,14 +197,25 @@ reading_closed (GObject * source, GAsyncResult * result, gpointer user_data)
   g_object_unref (task);
 }
 
-/* Closing early drops the connection rather than reading the rest. */
+/* Closing early drops the connection rather than reading the rest. It
+ * does so with a cancellable already cancelled: libsoup 3.2.3 would skip
+ * the unread rest of the body, and when that would block it waits on a
+ * source made from the wrong I/O object (soup-client-input-stream.c,
+ * close_async_ready: the HTTP/1 I/O taken for its inner data, the heap
+ * overflow of docs/client.md "libsoup 3.2"); cancelled, the skip fails at
+ * once, the message's I/O finishes, and the connection is not reused. */
 static void
 reading_close (GTask * task)
 {
   Reading *reading = g_task_get_task_data (task);
+  g_autoptr (GCancellable) drop = NULL;
 
+  if (!reading->at_end) {
+    drop = g_cancellable_new ();
+    g_cancellable_cancel (drop);
+  }
   g_input_stream_close_async (reading->stream, G_PRIORITY_DEFAULT,
-      g_task_get_cancellable (task), reading_closed, task);
+      drop ? drop : g_task_get_cancellable (task), reading_closed, task);
 }
 
 static void reading_next (GTask * task);
@@ -219,6 +231,7 @@ reading_got_chunk (GObject * source, GAsyncResult * result, gpointer user_data)
   chunk = g_input_stream_read_bytes_finish (G_INPUT_STREAM (source), result,
       &reading->error);
   if (chunk == NULL || (size = g_bytes_get_size (chunk)) == 0) {
+    reading->at_end = chunk != NULL;
     reading_close (task);
   } else if (reading->body->len + size > RESPONSE_MAX_BYTES) {
     reading->too_large = TRUE;

@@ -127,9 +127,9 @@ rd_segmenter_new (GstBin * bin, GstResembleDetectContainer container,
 
   /* The element's own preroll stands for the segmenter's: a splitmuxsink
    * made while the pipeline plays must not make it lose its state.
-   * Keyframe requests keep video segments close to the duration. */
+   * The video pad asks for the keyframes that keep video segments close to
+   * the duration itself, before its queue (streams.c). */
   g_object_set (splitmux, "muxer", muxer, "max-size-time", duration,
-      "send-keyframe-requests", members[0].media_type == RD_MEDIA_TYPE_VIDEO,
       "async-handling", TRUE, NULL);
   g_signal_connect (splitmux, "format-location-full",
       G_CALLBACK (format_location_cb), segmenter);

@@ -20,6 +20,7 @@
 
 #include <stdio.h>
 #include <glib/gstdio.h>
+#include <gst/video/video.h>
 
 #include "streams.h"
 #include "segmenter.h"
@@ -56,6 +57,8 @@ typedef struct
   GstSegment segment;           /* its streaming thread only */
   GstClockTime last_start;      /* running time of the last buffer */
   GstClockTime last_end;        /* running time where the input ended */
+  GstClockTime key_request;     /* video: running time of the next cut */
+  guint key_requests;           /* video: requests sent upstream */
 
   /* image: pad -> snapshot sink */
   GstElement *appsink;
@@ -448,6 +451,37 @@ stream_record_input_locked (Stream * stream, GstBuffer * buffer)
         end);
 }
 
+/* A video pad asks its encoder for the keyframes that start segments
+ * itself, on its input, where splitmuxsink would ask on the queue's output:
+ * the queue lets the encoder run up to a second ahead (and in PAUSED it
+ * fills before the first buffer reaches splitmuxsink), so a request made
+ * there arrives after the frame it names was encoded, and the segment runs
+ * long. The first buffer asks for a keyframe one segment later; each
+ * keyframe at or past that time (where splitmuxsink cuts) asks for the
+ * next. Returns the request to push upstream, or NULL. Streaming thread. */
+static GstEvent *
+stream_key_request (RdStreams * streams, Stream * stream, GstBuffer * buffer)
+{
+  GstClockTime pts = GST_BUFFER_PTS (buffer), rt;
+
+  if (stream->media_type != RD_MEDIA_TYPE_VIDEO
+      || stream->segment.format != GST_FORMAT_TIME
+      || !GST_CLOCK_TIME_IS_VALID (pts))
+    return NULL;
+  rt = gst_segment_to_running_time (&stream->segment, GST_FORMAT_TIME, pts);
+  if (!GST_CLOCK_TIME_IS_VALID (rt))
+    return NULL;
+  if (GST_CLOCK_TIME_IS_VALID (stream->key_request)
+      && (rt < stream->key_request
+          || GST_BUFFER_FLAG_IS_SET (buffer, GST_BUFFER_FLAG_DELTA_UNIT)))
+    return NULL;
+  stream->key_request = rt + streams->segment_duration;
+  GST_DEBUG_OBJECT (stream->pad, "asking upstream for a keyframe at %"
+      GST_TIME_FORMAT, GST_TIME_ARGS (stream->key_request));
+  return gst_video_event_new_upstream_force_key_unit (stream->key_request,
+      TRUE, ++stream->key_requests);
+}
+
 /* Vorbis and FLAC encoders send their headers as untimestamped buffers and
  * in the caps (streamheader); splitmuxsink refuses buffers without time
  * ("Queued GOP time is negative"), and every muxer writes the headers from
@@ -485,6 +519,7 @@ stream_input_probe (GstPad * pad, GstPadProbeInfo * info, gpointer user_data)
   GstBuffer *buffer = NULL;
   gboolean is_data = TRUE, pass = TRUE;
   GstEventType type = GST_EVENT_UNKNOWN;
+  GstEvent *key_request = NULL;
 
   g_atomic_pointer_set (&stream->feeder, g_thread_self ());
   if (info->type & GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM) {
@@ -507,8 +542,10 @@ stream_input_probe (GstPad * pad, GstPadProbeInfo * info, gpointer user_data)
   LOCK (streams);
   if (type == GST_EVENT_EOS)
     stream_set_finished_locked (stream, TRUE);
-  if (stream->queue && buffer)
+  if (stream->queue && buffer) {
     stream_record_input_locked (stream, buffer);
+    key_request = stream_key_request (streams, stream, buffer);
+  }
   if (!stream->prerolled) {
     stream->prerolled = TRUE;
     preroll_check_locked (streams);
@@ -516,6 +553,8 @@ stream_input_probe (GstPad * pad, GstPadProbeInfo * info, gpointer user_data)
   if (stream->appsink && is_data)
     pass = gate_wait_locked (streams, stream, TRUE);
   UNLOCK (streams);
+  if (key_request)
+    gst_pad_push_event (pad, key_request);
   if (pass)
     return GST_PAD_PROBE_OK;
   GST_PAD_PROBE_INFO_FLOW_RETURN (info) = GST_FLOW_FLUSHING;
@@ -624,6 +663,7 @@ segment_pad_event (GstPad * pad, GstObject * parent, GstEvent * event)
       stream_set_flushing (streams, stream, TRUE);
       break;
     case GST_EVENT_FLUSH_STOP:
+      stream->key_request = GST_CLOCK_TIME_NONE;
       streams->callbacks.flushed (streams->user_data);
       stream_restart_segmenter (streams, stream);
       stream_set_flushing (streams, stream, FALSE);
@@ -757,6 +797,7 @@ rd_streams_request_pad (RdStreams * streams, GstPadTemplate * templ,
     gst_pad_set_event_function (pad, segment_pad_event);
   gst_segment_init (&stream->segment, GST_FORMAT_UNDEFINED);
   stream->last_start = stream->last_end = GST_CLOCK_TIME_NONE;
+  stream->key_request = GST_CLOCK_TIME_NONE;
   stream->pad = pad;
   streams->streams = g_list_append (streams->streams, stream);
   UNLOCK (streams);

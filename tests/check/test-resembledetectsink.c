@@ -528,6 +528,98 @@ GST_START_TEST (test_segments_play_and_cover_the_input)
 
 GST_END_TEST;
 
+/* In PAUSED the pad's queue fills while its output waits for PLAYING, so the
+ * encoder runs a second ahead of the first buffer that reaches splitmuxsink.
+ * A keyframe request made there (splitmuxsink's own) named a frame already
+ * encoded, and the first segment ran two frames long (a failure seen in CI
+ * one run in forty, under load). The element asks on its input instead. */
+typedef struct
+{
+  GMutex lock;
+  GCond cond;
+  gboolean full;
+} Overrun;
+
+static void
+queue_overrun_cb (GstElement * queue, Overrun * o)
+{
+  g_mutex_lock (&o->lock);
+  o->full = TRUE;
+  g_cond_signal (&o->cond);
+  g_mutex_unlock (&o->lock);
+}
+
+static GstElement *
+find_child_queue (GstElement * sink)
+{
+  g_autoptr (GstIterator) it = gst_bin_iterate_elements (GST_BIN (sink));
+  GValue item = G_VALUE_INIT;
+  GstElement *queue = NULL;
+
+  while (queue == NULL && gst_iterator_next (it, &item) == GST_ITERATOR_OK) {
+    GstElement *child = g_value_get_object (&item);
+    GstElementFactory *f = gst_element_get_factory (child);
+
+    if (f && g_str_equal (GST_OBJECT_NAME (f), "queue"))
+      queue = gst_object_ref (child);
+    g_value_reset (&item);
+  }
+  g_value_unset (&item);
+  return queue;
+}
+
+GST_START_TEST (test_video_segments_keep_time_after_a_full_preroll)
+{
+  g_autofree gchar *spool = make_spool ();
+  g_autoptr (RdBatch) batch = NULL;
+  g_autoptr (GstElement) sink = NULL;
+  g_autoptr (GstElement) queue = NULL;
+  GstElement *pipeline;
+  Overrun o = { 0, };
+  gint64 deadline = g_get_monotonic_time () + 60 * G_TIME_SPAN_SECOND;
+  RunResult r;
+
+  if (!rd_check_have_elements ("vp8enc webmmux"))
+    return;
+  pipeline = parse ("videotestsrc num-buffers=90 ! "
+      "video/x-raw,width=160,height=120,framerate=30/1 ! vp8enc deadline=1 ! "
+      "resembledetectsink name=sink location=%s segment-duration=%"
+      G_GUINT64_FORMAT, spool, SECOND);
+  sink = gst_bin_get_by_name (GST_BIN (pipeline), "sink");
+  queue = find_child_queue (sink);
+  fail_unless (queue != NULL);
+  g_mutex_init (&o.lock);
+  g_cond_init (&o.cond);
+  g_signal_connect (queue, "overrun", G_CALLBACK (queue_overrun_cb), &o);
+
+  gst_element_set_state (pipeline, GST_STATE_PAUSED);
+  g_mutex_lock (&o.lock);
+  while (!o.full)
+    fail_unless (g_cond_wait_until (&o.cond, &o.lock, deadline),
+        "the queue never filled in PAUSED");
+  g_mutex_unlock (&o.lock);
+
+  run_pipeline_full (pipeline, &r, NULL, NULL);
+  fail_unless (r.error == NULL);
+  batch = read_batch (spool, 1);
+  fail_unless_equals_int (batch->files->len, 3);
+  for (guint i = 0; i + 1 < batch->files->len; i++) {
+    RdBatchFile *file = batch->files->pdata[i];
+
+    fail_unless (file->duration <= SECOND + GST_SECOND / 30 + 1,
+        "%s: recorded %" GST_TIME_FORMAT, file->name,
+        GST_TIME_ARGS (file->duration));
+  }
+  g_signal_handlers_disconnect_by_data (queue, &o);
+  g_mutex_clear (&o.lock);
+  g_cond_clear (&o.cond);
+  gst_object_unref (pipeline);
+  run_result_clear (&r);
+  rd_test_remove_tree (spool);
+}
+
+GST_END_TEST;
+
 typedef struct
 {
   const gchar *elements;
@@ -1832,6 +1924,7 @@ resembledetectsink_suite (void)
   tcase_add_test (tc, test_spool_is_private_to_the_user);
   tcase_add_loop_test (tc, test_segments_play_and_cover_the_input, 0,
       G_N_ELEMENTS (segment_cases));
+  tcase_add_test (tc, test_video_segments_keep_time_after_a_full_preroll);
   tcase_add_loop_test (tc, test_audio_and_video_share_segment_files, 0,
       G_N_ELEMENTS (av_cases));
   tcase_add_test (tc, test_caps_container_mismatch_is_refused);

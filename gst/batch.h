@@ -33,6 +33,9 @@ typedef struct {
   guint64 running_time;         /* ns in the pipeline, RD_TIME_NONE if unknown */
   guint64 duration;             /* ns, RD_TIME_NONE if unknown */
   gchar *detect_uuid;           /* NULL until the API accepted the batch */
+  /* monotonic us when it joined its batch in this run, where its verdict's
+   * latency starts; 0 for an earlier run's file (not in the manifest) */
+  gint64 closed_us;
 } RdBatchFile;
 
 typedef struct {

@@ -129,7 +129,9 @@ poll_done (GObject * source, GAsyncResult * result, gpointer user_data)
     } else {
       job->poll_interval = rd_retry_next_poll_interval (job->poll_interval,
           client->poll_max_interval);
-      rd_job_schedule_poll (job, job->poll_interval);
+      /* a callback came while this poll was out: one more look */
+      rd_job_schedule_poll (job, job->callback_hint ? 0 : job->poll_interval);
+      job->callback_hint = FALSE;
     }
     goto out;
   }
@@ -207,9 +209,19 @@ job_report_results (Job * job)
       && job->fetches[job->next_report].result != NULL) {
     /* an adopted batch fetches its verdicts to know its end, and reports
      * them only when asked to */
-    if (client->callbacks.result && client->fetch_results)
-      client->callbacks.result (job->batch, job->next_report,
-          job->fetches[job->next_report].result, client->user_data);
+    if (client->callbacks.result && client->fetch_results) {
+      GstStructure *result = job->fetches[job->next_report].result;
+      const RdBatchFile *file = g_ptr_array_index (job->batch->files,
+          job->next_report);
+
+      /* from its file's close to its verdict on the bus, which the
+       * callback posts now */
+      if (file->closed_us > 0)
+        rd_messages_result_set_latency (result,
+            (g_get_monotonic_time () - file->closed_us) * GST_USECOND);
+      client->callbacks.result (job->batch, job->next_report, result,
+          client->user_data);
+    }
     job->next_report++;
   }
 }

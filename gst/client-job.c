@@ -193,6 +193,10 @@ job_free (Job * job)
 
   g_assert (job->n_requests == 0);
   rd_client_clear_timer (&job->timer);
+  if (job->callback_secret) {
+    g_hash_table_remove (job->client->receiver.jobs, job->callback_secret);
+    g_free (job->callback_secret);
+  }
   g_free (job->settle.what);
   if (job->settle.found) {
     for (i = 0; i < job->batch->files->len; i++)

@@ -7,6 +7,8 @@
  *                      pump, the public API and the vtable
  *   client-submit.c    the POST and its answer
  *   client-settle.c    a POST of unknown outcome: the API's list says
+ *   client-callback.c  the receiver of the API's callbacks: a hint to
+ *                      poll a batch now
  *   client-follow.c    polling, the poll timeout, fetching verdicts
  *   client-outage.c    a batch that gave up for want of the API waits
  *                      (parked) until a probe finds it again
@@ -114,6 +116,8 @@ struct _Job {
 
   /* polling */
   GstClockTime poll_interval;
+  gchar *callback_secret;       /* its path at the callback receiver */
+  gboolean callback_hint;       /* a callback came while a request was out */
 
   /* verdicts */
   Fetch *fetches;               /* one per file */
@@ -170,6 +174,15 @@ struct _RdClient {
     GSource *probe_timer;
     GstClockTime probe_interval;
   } outage;
+  /* the callback receiver (client-callback.c) */
+  struct {
+    gchar *listen;              /* callback-listen; NULL: none */
+    gchar *public_url;          /* without a trailing '/' */
+    SoupServer *server;         /* NULL: batches are only polled */
+    GHashTable *jobs;           /* secret -> Job*, not owned */
+    guint accepted;             /* callbacks taken as hints */
+    guint refused;
+  } receiver;
   /* set by client.c: called when a job gives back its slot in
    * max_in_flight, so that the queue moves on */
   void (*slot_freed) (RdClient * client);
@@ -200,6 +213,20 @@ void rd_job_settle (Job * job, guint http_status, const gchar * what,
 
 G_GNUC_INTERNAL
 void rd_job_settle_again (Job * job);
+
+/* ---- client-callback.c: the API's callbacks ---- */
+
+/* Before the network thread starts: binds callback-listen. */
+G_GNUC_INTERNAL
+gboolean rd_client_receiver_start (RdClient * client, GError ** error);
+G_GNUC_INTERNAL
+void rd_client_receiver_stop (RdClient * client);
+/* Before each POST: the batch's callback_url, with a secret path. */
+G_GNUC_INTERNAL
+void rd_job_expect_callback (Job * job);
+/* A batch an earlier run submitted: its callback may still come here. */
+G_GNUC_INTERNAL
+void rd_job_resume_callback (Job * job);
 
 /* ---- client-follow.c: polling and verdicts ---- */
 

@@ -173,7 +173,9 @@ job_accepted (Job * job, const Response * response)
   job->failures = 0;
   /* the API works: the next outage's probes start from the shortest */
   client->outage.probe_interval = 0;
-  job->poll_interval = client->poll_interval;
+  /* with a callback to come, polls are the fallback */
+  job->poll_interval = job->callback_secret ? client->poll_max_interval :
+      client->poll_interval;
   /* Before anything else: from now on a restart must poll, not POST. */
   rd_job_write_manifest (job);
   GST_INFO ("batch %u accepted as %s", batch->index, batch->uuid);
@@ -185,7 +187,8 @@ job_accepted (Job * job, const Response * response)
   else if (rd_results_batch_status_is_terminal (batch->status))
     rd_job_terminal (job);
   else
-    rd_job_schedule_poll (job, job->poll_interval);
+    rd_job_schedule_poll (job, job->callback_hint ? 0 : job->poll_interval);
+  job->callback_hint = FALSE;
 }
 
 static void
@@ -249,6 +252,7 @@ rd_job_post (Job * job)
   g_autoptr (RdMultipartStream) body = NULL;
 
   job->phase = JOB_POSTING;
+  rd_job_expect_callback (job);
   body = job_build_body (job, &error);
   if (body == NULL) {
     g_autofree gchar *reason = g_strdup_printf ("cannot read the batch's "

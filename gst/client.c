@@ -74,7 +74,9 @@ job_start (Job * job)
   } else if (job->batch->state == RD_BATCH_STATE_SUBMITTED) {
     /* Resumed: the API has it already; look at once. */
     job->phase = JOB_POLLING;
-    job->poll_interval = client->poll_interval;
+    rd_job_resume_callback (job);
+    job->poll_interval = job->callback_secret ? client->poll_max_interval :
+        client->poll_interval;
     rd_job_poll (job);
   } else {
     rd_job_post (job);
@@ -276,6 +278,7 @@ client_thread (gpointer user_data)
    * act on a 401's WWW-Authenticate: Bearer, which it cannot answer. */
   soup_session_remove_feature_by_type (client->session, SOUP_TYPE_AUTH_MANAGER);
   g_main_loop_run (client->loop);
+  rd_client_receiver_stop (client);
   soup_session_abort (client->session);
   g_clear_object (&client->session);
   /* Let what the session left behind run down on its own context. */
@@ -319,6 +322,14 @@ rd_client_new (const RdClientConfig * config,
   client->poll_timeout = config->poll_timeout;
   client->fetch_results = config->fetch_results;
   client->keep_files = config->keep_files;
+  client->receiver.listen = g_strdup (config->callback_listen);
+  client->receiver.public_url = g_strdup (config->callback_public_url);
+  if (client->receiver.public_url) {
+    len = strlen (client->receiver.public_url);
+    while (len > 0 && client->receiver.public_url[len - 1] == '/')
+      client->receiver.public_url[--len] = '\0';
+  }
+  client->receiver.jobs = g_hash_table_new (g_str_hash, g_str_equal);
   if (callbacks)
     client->callbacks = *callbacks;
   client->user_data = user_data;
@@ -357,6 +368,10 @@ rd_client_start (RdClient * client, GError ** error)
     CLIENT_UNLOCK (client);
     g_set_error (error, RD_ERROR, RD_ERROR_INVALID,
         "the client was started already");
+    return FALSE;
+  }
+  if (!rd_client_receiver_start (client, error)) {
+    CLIENT_UNLOCK (client);
     return FALSE;
   }
   client->thread = g_thread_try_new ("rd-client", client_thread, client, error);
@@ -495,6 +510,11 @@ rd_client_free (RdClient * client)
   g_mutex_clear (&client->lock);
   g_free (client->unauthorized_reason);
   g_free (client->outage.reason);
+  /* never started: its server was made on the caller's thread */
+  g_clear_object (&client->receiver.server);
+  g_hash_table_unref (client->receiver.jobs);
+  g_free (client->receiver.listen);
+  g_free (client->receiver.public_url);
   g_free (client->api_url);
   if (client->token)
     memset (client->token, 0, strlen (client->token));

@@ -23,6 +23,10 @@ typedef struct {
   GstClockTime poll_timeout;
   gboolean fetch_results;
   gboolean keep_files;
+  /* the callback receiver: "host:port" to listen on, NULL for none; the
+   * URL the API calls (NULL: the address listened on) */
+  const gchar *callback_listen;
+  const gchar *callback_public_url;
 } RdClientConfig;
 
 /* What the client reports. Every batch handed to rd_client_submit() ends in

@@ -154,6 +154,23 @@ rd_messages_result_set_file (GstStructure * result, const gchar * batch_uuid,
       "duration", G_TYPE_UINT64, duration, NULL);
 }
 
+void
+rd_messages_result_set_latency (GstStructure * result, GstClockTime latency)
+{
+  gst_structure_set (result, "latency", G_TYPE_UINT64, latency, NULL);
+}
+
+GstStructure *
+rd_messages_latency_details (const RdBatch * batch, GstClockTime latency,
+    GstClockTime budget)
+{
+  return gst_structure_new (RD_MESSAGE_LATENCY,
+      "index", G_TYPE_UINT, batch->index,
+      "uuid", G_TYPE_STRING, batch->uuid,
+      "latency", G_TYPE_UINT64, latency,
+      "latency-budget", G_TYPE_UINT64, budget, NULL);
+}
+
 static GstMessage *
 upload_message (GstObject * src, const RdBatch * batch, GstProgressType type,
     guint64 sent, guint64 total, const gchar * text)

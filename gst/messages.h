@@ -16,6 +16,8 @@ G_BEGIN_DECLS
 #define RD_MESSAGE_BATCH_ERROR "resemble-detect-batch-error"
 #define RD_MESSAGE_RESULT "resemble-detect-result"
 #define RD_MESSAGE_SPOOL_FULL "resemble-detect-spool-full"
+/* the details of the late-verdict warning (latency-budget) */
+#define RD_MESSAGE_LATENCY "resemble-detect-latency"
 
 GstStructure *rd_messages_batch_closed (const RdBatch * batch);
 GstStructure *rd_messages_batch_submitted (const RdBatch * batch);
@@ -35,6 +37,13 @@ GstStructure *rd_messages_spool_full (guint64 skipped_bytes,
 void rd_messages_result_set_file (GstStructure * result,
     const gchar * batch_uuid, const gchar * path, GstClockTime running_time,
     GstClockTime duration);
+/* "latency": from the file's close in the spool to its verdict on the bus. */
+void rd_messages_result_set_latency (GstStructure * result,
+    GstClockTime latency);
+/* The details of the warning of a batch whose verdicts came past
+ * latency-budget ("resemble-detect-latency"). */
+GstStructure *rd_messages_latency_details (const RdBatch * batch,
+    GstClockTime latency, GstClockTime budget);
 /* A GST_MESSAGE_PROGRESS of @batch's upload (code upload-batch-NNNNNN). */
 GstMessage *rd_messages_upload_progress (GstObject * src,
     const RdBatch * batch, guint64 sent, guint64 total);

@@ -110,6 +110,7 @@ struct _GstResembleDetectSink
   GstClockID timeout_id;        /* batch-timeout of the open batch */
   guint timeout_index;          /* its batch */
   gboolean error_posted;        /* on-error=error: the first one was */
+  GHashTable *late_batches;     /* indexes warned of past latency-budget */
 
   RdStreams *streams;           /* locks itself */
   RdSpool *spool;               /* locks itself */
@@ -588,11 +589,57 @@ client_upload_failed (const RdBatch * batch, guint64 sent, guint64 total,
           total, cancelled, reason));
 }
 
+/* The verdict's latency (the client measured it as it reported it):
+ * max-observed-latency, and latency-budget's warning, once per batch. */
+static void
+observe_latency (GstResembleDetectSink * self, const RdBatch * batch,
+    const GstStructure * result)
+{
+  GstClockTime latency, budget;
+  gboolean longest, late = FALSE;
+
+  if (!gst_structure_get_uint64 (result, "latency", &latency))
+    return;
+  GST_OBJECT_LOCK (self);
+  longest = latency > self->config.max_observed_latency;
+  if (longest)
+    self->config.max_observed_latency = latency;
+  budget = self->config.latency_budget;
+  if (budget > 0 && latency > budget)
+    late = g_hash_table_add (self->late_batches,
+        GUINT_TO_POINTER (batch->index));
+  GST_OBJECT_UNLOCK (self);
+
+  if (longest)
+    g_object_notify (G_OBJECT (self), "max-observed-latency");
+  if (late) {
+    const gchar *file = gst_structure_get_string (result, "file");
+
+    gst_element_message_full_with_details (GST_ELEMENT_CAST (self),
+        GST_MESSAGE_WARNING, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_READ,
+        g_strdup_printf ("Verdicts of batch %u came %.1f s after their file "
+            "was closed, past latency-budget (%.1f s)", batch->index,
+            (gdouble) latency / GST_SECOND, (gdouble) budget / GST_SECOND),
+        g_strdup_printf ("first late file: %s", file ? file : "?"),
+        __FILE__, GST_FUNCTION, __LINE__,
+        rd_messages_latency_details (batch, latency, budget));
+  }
+}
+
+static void
+forget_latency (GstResembleDetectSink * self, const RdBatch * batch)
+{
+  GST_OBJECT_LOCK (self);
+  g_hash_table_remove (self->late_batches, GUINT_TO_POINTER (batch->index));
+  GST_OBJECT_UNLOCK (self);
+}
+
 static void
 client_result (const RdBatch * batch, guint file_index,
     const GstStructure * result, gpointer user_data)
 {
   post_element_message (user_data, gst_structure_copy (result));
+  observe_latency (user_data, batch, result);
 }
 
 static void
@@ -605,6 +652,7 @@ client_done (const RdBatch * batch, const GPtrArray * results,
       batch->status);
   rd_spool_release (self->spool, batch->total_bytes);
   post_element_message (self, rd_messages_batch_done (batch, results));
+  forget_latency (self, batch);
 }
 
 /* The batch's message first, then the warning, or with on-error=error the
@@ -619,6 +667,7 @@ client_error (const RdBatch * batch, guint http_status, const gchar * reason,
   /* the client has redacted the token from @reason and @details */
   post_element_message (self, rd_messages_batch_error (batch, http_status,
           reason, details, cancelled));
+  forget_latency (self, batch);
   if (cancelled)
     return;
 
@@ -732,6 +781,11 @@ make_client (GstResembleDetectSink * self, const RdSinkConfig * config)
   client_config.poll_timeout = config->poll_timeout;
   client_config.fetch_results = config->fetch_results;
   client_config.keep_files = config->keep_files;
+  client_config.callback_listen = config->callback_listen;
+  client_config.callback_public_url = config->callback_public_url;
+  if (config->callback_listen && config->settings.callback_url)
+    GST_WARNING_OBJECT (self, "callback-listen is set: callback-url is not "
+        "sent, the API calls the receiver instead");
   client = self->client_api->create (&client_config, &client_callbacks, self);
   if (token)
     memset (token, 0, strlen (token));
@@ -813,6 +867,8 @@ gst_resemble_detect_sink_start (GstResembleDetectSink * self)
   }
   rd_sink_config_copy (&config, &self->config);
   self->error_posted = FALSE;
+  self->config.max_observed_latency = 0;
+  g_hash_table_remove_all (self->late_batches);
   GST_OBJECT_UNLOCK (self);
   rd_streams_configure (self->streams, config.container,
       config.segment_duration);
@@ -984,6 +1040,7 @@ static void
 gst_resemble_detect_sink_init (GstResembleDetectSink * self)
 {
   rd_sink_config_init (&self->config);
+  self->late_batches = g_hash_table_new (NULL, NULL);
   g_mutex_init (&self->client_lock);
   self->streams = rd_streams_new (GST_ELEMENT_CAST (self), &streams_callbacks,
       self);
@@ -1011,6 +1068,7 @@ gst_resemble_detect_sink_finalize (GObject * object)
   GstResembleDetectSink *self = GST_RESEMBLE_DETECT_SINK (object);
 
   rd_sink_config_clear (&self->config);
+  g_hash_table_unref (self->late_batches);
   rd_streams_free (self->streams);
   rd_spool_free (self->spool);
   g_mutex_clear (&self->client_lock);

@@ -7,6 +7,7 @@
 #include "settings.h"
 #include "errors.h"
 
+#include <gio/gio.h>
 #include <math.h>
 #include <string.h>
 
@@ -377,5 +378,78 @@ rd_upload_mode_from_string (const gchar * str, RdUploadMode * mode)
     *mode = RD_UPLOAD_MODE_ZIP;
   else
     return FALSE;
+  return TRUE;
+}
+
+gboolean
+rd_listen_address_parse (const gchar * text, gchar ** host, guint * port,
+    GError ** error)
+{
+  g_autofree gchar *name = NULL;
+  g_autoptr (GInetAddress) address = NULL;
+  const gchar *port_text = text, *colon;
+  gchar *end = NULL;
+  guint64 value;
+
+  if (text == NULL || *text == '\0')
+    goto invalid;
+  if (text[0] == '[') {
+    const gchar *close = strchr (text, ']');
+
+    if (close == NULL || close[1] != ':')
+      goto invalid;
+    name = g_strndup (text + 1, close - text - 1);
+    port_text = close + 2;
+  } else if ((colon = strrchr (text, ':'))) {
+    if (strchr (text, ':') != colon)
+      goto invalid;             /* a bare IPv6 address needs brackets */
+    name = g_strndup (text, colon - text);
+    port_text = colon + 1;
+  }
+  if (name == NULL || *name == '\0') {
+    g_free (name);
+    name = g_strdup ("127.0.0.1");
+  } else if (g_ascii_strcasecmp (name, "localhost") == 0) {
+    g_free (name);
+    name = g_strdup ("127.0.0.1");
+  }
+  address = g_inet_address_new_from_string (name);
+  if (address == NULL) {
+    g_set_error (error, RD_ERROR, RD_ERROR_INVALID, "callback-listen \"%s\": "
+        "\"%s\" is not an IP address", text, name);
+    return FALSE;
+  }
+  if (!g_ascii_isdigit (*port_text))
+    goto invalid;
+  value = g_ascii_strtoull (port_text, &end, 10);
+  if (*end != '\0' || value > 65535)
+    goto invalid;
+  if (host)
+    *host = g_steal_pointer (&name);
+  if (port)
+    *port = (guint) value;
+  return TRUE;
+
+invalid:
+  g_set_error (error, RD_ERROR, RD_ERROR_INVALID, "callback-listen \"%s\" is "
+      "not host:port (for example 127.0.0.1:8090, [::1]:8090 or 8090)",
+      text ? text : "");
+  return FALSE;
+}
+
+gboolean
+rd_public_url_validate (const gchar * url, GError ** error)
+{
+  g_autoptr (GUri) uri = g_uri_parse (url, G_URI_FLAGS_NONE, NULL);
+  const gchar *scheme = uri ? g_uri_get_scheme (uri) : NULL;
+
+  if (uri == NULL || (g_ascii_strcasecmp (scheme, "http") != 0
+          && g_ascii_strcasecmp (scheme, "https") != 0)
+      || g_uri_get_host (uri) == NULL || *g_uri_get_host (uri) == '\0'
+      || g_uri_get_query (uri) || g_uri_get_fragment (uri)) {
+    g_set_error (error, RD_ERROR, RD_ERROR_INVALID, "callback-public-url "
+        "\"%s\" is not an absolute http(s) URL without query or fragment", url);
+    return FALSE;
+  }
   return TRUE;
 }

@@ -49,6 +49,16 @@ void rd_settings_foreach_field (const RdSettings * settings,
 gboolean rd_settings_set_field (RdSettings * settings, const gchar * name,
     const gchar * value, GError ** error);
 
+/* callback-listen: "host:port", "[v6 address]:port", ":port" or "port";
+ * the host is an IP address or "localhost", 127.0.0.1 when none is named;
+ * port 0 picks a free one. */
+gboolean rd_listen_address_parse (const gchar * text, gchar ** host,
+    guint * port, GError ** error);
+
+/* callback-public-url: an absolute http(s) URL with a host, no query or
+ * fragment (the element appends a path to it). */
+gboolean rd_public_url_validate (const gchar * url, GError ** error);
+
 const gchar *rd_upload_mode_to_string (RdUploadMode mode);
 gboolean rd_upload_mode_from_string (const gchar * str, RdUploadMode * mode);
 

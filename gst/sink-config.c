@@ -75,6 +75,10 @@ enum
   PROP_MAX_SPOOL_BYTES,
   PROP_ON_ERROR,
   PROP_ASYNC,
+  PROP_CALLBACK_LISTEN,
+  PROP_CALLBACK_PUBLIC_URL,
+  PROP_LATENCY_BUDGET,
+  PROP_MAX_OBSERVED_LATENCY,
 };
 
 GType
@@ -298,6 +302,33 @@ rd_sink_config_set (RdSinkConfig * config, GObject * object, guint prop_id,
     case PROP_ASYNC:
       config->async = g_value_get_boolean (value);
       break;
+    case PROP_CALLBACK_LISTEN:{
+      const gchar *listen = g_value_get_string (value);
+      g_autoptr (GError) invalid = NULL;
+
+      if (listen && !rd_listen_address_parse (listen, NULL, NULL, &invalid))
+        refusal = g_strdup (invalid->message);
+      else {
+        g_free (config->callback_listen);
+        config->callback_listen = g_value_dup_string (value);
+      }
+      break;
+    }
+    case PROP_CALLBACK_PUBLIC_URL:{
+      const gchar *url = g_value_get_string (value);
+      g_autoptr (GError) invalid = NULL;
+
+      if (url && !rd_public_url_validate (url, &invalid))
+        refusal = g_strdup (invalid->message);
+      else {
+        g_free (config->callback_public_url);
+        config->callback_public_url = g_value_dup_string (value);
+      }
+      break;
+    }
+    case PROP_LATENCY_BUDGET:
+      config->latency_budget = g_value_get_uint64 (value);
+      break;
     case PROP_ON_ERROR:
       config->on_error = g_value_get_enum (value);
       break;
@@ -392,6 +423,18 @@ rd_sink_config_get (const RdSinkConfig * config, guint prop_id, GValue * value)
       break;
     case PROP_ASYNC:
       g_value_set_boolean (value, c->async);
+      break;
+    case PROP_CALLBACK_LISTEN:
+      g_value_set_string (value, c->callback_listen);
+      break;
+    case PROP_CALLBACK_PUBLIC_URL:
+      g_value_set_string (value, c->callback_public_url);
+      break;
+    case PROP_LATENCY_BUDGET:
+      g_value_set_uint64 (value, c->latency_budget);
+      break;
+    case PROP_MAX_OBSERVED_LATENCY:
+      g_value_set_uint64 (value, c->max_observed_latency);
       break;
     case PROP_ON_ERROR:
       g_value_set_enum (value, c->on_error);
@@ -585,6 +628,37 @@ rd_sink_config_install_properties (GObjectClass * gobject_class)
           "Go to PAUSED asynchronously, once every pad has had data "
           "(preroll), as sinks do", DEFAULT_ASYNC, PARAM_FLAGS));
 
+  /**
+   * GstResembleDetectSink:callback-listen:
+   *
+   * "host:port" of an embedded receiver for the API's batch callbacks, run
+   * on the element's network thread: 127.0.0.1 unless another address is
+   * named, port 0 for any free one. Each batch is sent a callback_url of
+   * callback-public-url plus a secret path; a callback is only a hint,
+   * confirmed by one GET of the batch, and polling goes on at
+   * poll-max-interval. Replaces callback-url.
+   */
+  g_object_class_install_property (gobject_class, PROP_CALLBACK_LISTEN,
+      g_param_spec_string ("callback-listen", "Callback listen address",
+          "host:port of an embedded receiver for the API's callbacks "
+          "(loopback unless another address is named; NULL: off)", NULL,
+          PARAM_FLAGS));
+  g_object_class_install_property (gobject_class, PROP_CALLBACK_PUBLIC_URL,
+      g_param_spec_string ("callback-public-url", "Callback public URL",
+          "URL the API calls to reach callback-listen (e.g. behind a reverse "
+          "proxy); a secret per-batch path is appended (NULL: the address "
+          "listened on)", NULL, PARAM_FLAGS));
+  g_object_class_install_property (gobject_class, PROP_LATENCY_BUDGET,
+      g_param_spec_uint64 ("latency-budget", "Latency budget",
+          "Post a warning naming the batch when a verdict comes later than "
+          "this after its file was closed (ns, 0 = off)", 0, G_MAXUINT64, 0,
+          PARAM_FLAGS));
+  g_object_class_install_property (gobject_class, PROP_MAX_OBSERVED_LATENCY,
+      g_param_spec_uint64 ("max-observed-latency", "Maximum observed latency",
+          "Longest time from a file's close to its verdict on the bus (ns)",
+          0, G_MAXUINT64, 0, G_PARAM_READABLE | G_PARAM_STATIC_STRINGS
+          | GST_PARAM_MUTABLE_PLAYING));
+
 }
 
 void
@@ -622,6 +696,8 @@ rd_sink_config_clear (RdSinkConfig * config)
     memset (config->api_token, 0, strlen (config->api_token));
   g_clear_pointer (&config->api_token, g_free);
   g_clear_pointer (&config->location, g_free);
+  g_clear_pointer (&config->callback_listen, g_free);
+  g_clear_pointer (&config->callback_public_url, g_free);
   rd_settings_clear (&config->settings);
   g_clear_pointer (&config->refused, g_hash_table_unref);
 }
@@ -633,6 +709,8 @@ rd_sink_config_copy (RdSinkConfig * dest, const RdSinkConfig * src)
   dest->api_url = g_strdup (src->api_url);
   dest->api_token = g_strdup (src->api_token);
   dest->location = g_strdup (src->location);
+  dest->callback_listen = g_strdup (src->callback_listen);
+  dest->callback_public_url = g_strdup (src->callback_public_url);
   rd_settings_init (&dest->settings);
   rd_settings_copy (&dest->settings, &src->settings);
   dest->refused = NULL;

@@ -47,6 +47,10 @@ typedef struct
   guint64 max_spool_bytes;
   GstResembleDetectOnError on_error;
   gboolean async;
+  gchar *callback_listen;       /* NULL: no callback receiver */
+  gchar *callback_public_url;
+  GstClockTime latency_budget;  /* 0: off */
+  GstClockTime max_observed_latency;    /* read-only: the element's measure */
   GHashTable *refused;          /* property name -> why its value was refused */
 } RdSinkConfig;
 

@@ -561,6 +561,8 @@ rd_spool_add_file (RdSpool * spool, const gchar * incoming_path,
   }
   rd_batch_add_file (batch, rd_batch_file_new (name, result->size,
           media_type, running_time, duration));
+  ((RdBatchFile *) g_ptr_array_index (batch->files,
+          batch->files->len - 1))->closed_us = g_get_monotonic_time ();
   spool->bytes += result->size;
   result->outcome = RD_SPOOL_FILE_ADDED;
   result->path = g_steal_pointer (&dest);

@@ -59,7 +59,8 @@ run_clear (Run * run)
 typedef void (*RunHook) (GstElement * pipeline, GstMessage * msg,
     gpointer data);
 
-/* Runs @desc (with %s for the sink's common properties) until EOS or error. */
+/* Runs @desc (with %s for the sink's common properties) until EOS or error.
+ * @hook sees every message, and first, before PLAYING, a NULL one. */
 static void
 run_full (Run * run, const gchar * desc, const gchar * sink_props,
     RunHook hook, gpointer data)
@@ -82,6 +83,8 @@ run_full (Run * run, const gchar * desc, const gchar * sink_props,
   run->eos = FALSE;
   run->error = NULL;
 
+  if (hook)
+    hook (pipeline, NULL, data);
   fail_unless (gst_element_set_state (pipeline, GST_STATE_PLAYING) !=
       GST_STATE_CHANGE_FAILURE);
   while (!run->eos && !run->error) {
@@ -198,6 +201,27 @@ stats (void)
 
   fail_unless (node != NULL, "%s", error ? error->message : "");
   return node;
+}
+
+/* requests.by_route[@route], every status. */
+static gint64
+route_total (JsonNode * root, const gchar * route)
+{
+  JsonObject *by_route =
+      json_object_get_object_member (json_object_get_object_member
+      (json_node_get_object (root), "requests"), "by_route");
+  JsonObject *statuses;
+  GList *members;
+  gint64 total = 0;
+
+  if (!json_object_has_member (by_route, route))
+    return 0;
+  statuses = json_object_get_object_member (by_route, route);
+  members = json_object_get_members (statuses);
+  for (GList * l = members; l; l = l->next)
+    total += json_object_get_int_member (statuses, l->data);
+  g_list_free (members);
+  return total;
 }
 
 static gchar *
@@ -567,6 +591,106 @@ GST_START_TEST (test_every_message_has_the_documented_fields)
         names[i]);
   run_clear (&runs[0]);
   run_clear (&runs[1]);
+}
+
+GST_END_TEST;
+
+/* ---- callbacks and latency ----------------------------------------------- */
+
+GST_START_TEST (test_callbacks_end_each_batch_with_one_get)
+{
+  g_autoptr (JsonNode) root = NULL;
+  Run r;
+
+  /* polling alone would first look after 20 s */
+  rd_emulator_set_processing_time (emulator, 200);
+  run (&r, SNAPSHOTS (4), "max-files=2 callback-listen=127.0.0.1:0 "
+      "poll-max-interval=20000000000");
+  fail_unless (r.error == NULL);
+  fail_unless_equals_int (count (&r, "resemble-detect-batch-done"), 2);
+  fail_unless_equals_int (count (&r, "resemble-detect-result"), 4);
+  root = stats ();
+  fail_unless_equals_int (json_object_get_int_member (json_node_get_object
+          (root), "callbacks_sent"), 2);
+  fail_unless_equals_int (route_total (root,
+          "GET /api/v2/detect/batch/{uuid}"), 2);
+  run_clear (&r);
+}
+
+GST_END_TEST;
+
+typedef struct
+{
+  guint notifies;
+  guint64 max_seen;
+} LatencyWatch;
+
+static void
+max_latency_notified (GObject * sink, GParamSpec * pspec, LatencyWatch * w)
+{
+  guint64 value;
+
+  g_object_get (sink, "max-observed-latency", &value, NULL);
+  g_atomic_int_inc (&w->notifies);
+  w->max_seen = MAX (w->max_seen, value);
+}
+
+static void
+watch_latency (GstElement * pipeline, GstMessage * msg, gpointer data)
+{
+  g_autoptr (GstElement) sink = NULL;
+
+  if (msg != NULL)
+    return;
+  sink = gst_bin_get_by_name (GST_BIN (pipeline), "sink");
+  g_signal_connect (sink, "notify::max-observed-latency",
+      G_CALLBACK (max_latency_notified), data);
+}
+
+GST_START_TEST (test_late_verdicts_are_measured_and_warned)
+{
+  LatencyWatch w = { 0, 0 };
+  guint64 longest = 0;
+  guint warnings = 0;
+  Run r;
+
+  /* 2 files at 600 ms each: every verdict comes over a second after its
+   * file was closed, past a budget of 100 ms */
+  rd_emulator_set_processing_time (emulator, 600);
+  run_full (&r, SNAPSHOTS (4), "max-files=2 latency-budget=100000000",
+      watch_latency, &w);
+  fail_unless (r.error == NULL);
+  fail_unless_equals_int (count (&r, "resemble-detect-result"), 4);
+  for (guint i = 0; i < r.messages->len; i++) {
+    GstMessage *msg = r.messages->pdata[i];
+    const GstStructure *s = gst_message_get_structure (msg);
+    const GstStructure *details = NULL;
+    guint64 latency = 0;
+
+    if (GST_MESSAGE_TYPE (msg) == GST_MESSAGE_ELEMENT
+        && gst_structure_has_name (s, "resemble-detect-result")) {
+      fail_unless (gst_structure_get_uint64 (s, "latency", &latency));
+      fail_unless (latency > GST_SECOND, "latency %" GST_TIME_FORMAT,
+          GST_TIME_ARGS (latency));
+      longest = MAX (longest, latency);
+    } else if (GST_MESSAGE_TYPE (msg) == GST_MESSAGE_WARNING) {
+      gst_message_parse_warning_details (msg, &details);
+      if (details && gst_structure_has_name (details,
+              "resemble-detect-latency")) {
+        guint index = 0;
+
+        fail_unless (gst_structure_get_uint (details, "index", &index));
+        fail_unless_equals_int (index, warnings + 1);
+        fail_unless (gst_structure_get_string (details, "uuid") != NULL);
+        warnings++;
+      }
+    }
+  }
+  /* once per batch, and the property followed the longest */
+  fail_unless_equals_int (warnings, 2);
+  fail_unless (w.notifies >= 1);
+  fail_unless_equals_uint64 (w.max_seen, longest);
+  run_clear (&r);
 }
 
 GST_END_TEST;
@@ -1062,7 +1186,11 @@ static void
 outage_hook (GstElement * pipeline, GstMessage * msg, gpointer data)
 {
   Outage *o = data;
-  const GstStructure *s = gst_message_get_structure (msg);
+  const GstStructure *s;
+
+  if (msg == NULL)
+    return;
+  s = gst_message_get_structure (msg);
 
   if (o->phase == 0 && GST_MESSAGE_TYPE (msg) == GST_MESSAGE_ELEMENT
       && gst_structure_has_name (s, "resemble-detect-batch-done")) {
@@ -1185,8 +1313,12 @@ GST_END_TEST;
 static void
 stop_when_closed (GstElement * pipeline, GstMessage * msg, gpointer data)
 {
-  const GstStructure *s = gst_message_get_structure (msg);
+  const GstStructure *s;
   gint64 *stop_took = data;
+
+  if (msg == NULL)
+    return;
+  s = gst_message_get_structure (msg);
 
   if (*stop_took == 0 && GST_MESSAGE_TYPE (msg) == GST_MESSAGE_ELEMENT && s
       && gst_structure_has_name (s, "resemble-detect-batch-closed")) {
@@ -1445,6 +1577,8 @@ resembledetectsink_network_suite (void)
   tcase_add_test (tc,
       test_second_run_continues_numbering_and_sends_each_batch_once);
   tcase_add_test (tc, test_a_batch_left_open_is_sent_once_at_the_next_start);
+  tcase_add_test (tc, test_callbacks_end_each_batch_with_one_get);
+  tcase_add_test (tc, test_late_verdicts_are_measured_and_warned);
   return s;
 }
 

@@ -2470,6 +2470,234 @@ test_files_without_a_detect_uuid_are_kept (Fixture * f, gconstpointer data)
 
 /* ---- reading Retry-After ---- */
 
+/* ---- the callback receiver ---- */
+
+static void
+recorder_wait_submitted (Recorder * rec, guint count)
+{
+  gint64 deadline = g_get_monotonic_time () + WAIT_S * G_TIME_SPAN_SECOND;
+
+  g_mutex_lock (&rec->lock);
+  while (rec->submitted < count)
+    if (!g_cond_wait_until (&rec->cond, &rec->lock, deadline))
+      g_error ("timed out waiting for %u submitted batches", count);
+  g_mutex_unlock (&rec->lock);
+}
+
+/* The callback URL the client sent with batch @index (its manifest). */
+static gchar *
+batch_callback_url (Fixture * f, guint index)
+{
+  g_autofree gchar *name = rd_batch_dir_name (index);
+  g_autofree gchar *dir = g_build_filename (f->spool, name, NULL);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (RdBatch) batch = rd_manifest_read (dir, &error);
+
+  g_assert_no_error (error);
+  g_assert_nonnull (batch->settings.callback_url);
+  return g_strdup (batch->settings.callback_url);
+}
+
+/* POSTs @body to @url from the test thread; the HTTP status. */
+static guint
+post_to (const gchar * url, const gchar * method, const gchar * body,
+    gssize length, gboolean chunked)
+{
+  g_autoptr (SoupSession) session = soup_session_new ();
+  g_autoptr (SoupMessage) msg = soup_message_new (method, url);
+  g_autoptr (GBytes) answer = NULL;
+  g_autoptr (GError) error = NULL;
+
+  if (body) {
+    g_autoptr (GBytes) bytes = g_bytes_new (body, length < 0 ? strlen (body) :
+        (gsize) length);
+
+    if (chunked) {
+      g_autoptr (GInputStream) stream =
+          g_memory_input_stream_new_from_bytes (bytes);
+
+      soup_message_set_request_body (msg, "application/json", stream, -1);
+    } else {
+      soup_message_set_request_body_from_bytes (msg, "application/json", bytes);
+    }
+  }
+  answer = soup_session_send_and_read (session, msg, NULL, &error);
+  g_assert_no_error (error);
+  return soup_message_get_status (msg);
+}
+
+static void
+use_callbacks (Fixture * f, const gchar * public_url)
+{
+  f->config.callback_listen = "127.0.0.1:0";
+  f->config.callback_public_url = public_url;
+  /* polling alone would take this long: the callback must end it */
+  f->config.poll_max_interval = 20 * GST_SECOND;
+}
+
+static void
+test_callback_ends_a_batch_with_one_get (Fixture * f, gconstpointer data)
+{
+  g_autoptr (JsonNode) stats = NULL;
+  g_autofree gchar *url = NULL;
+  Outcome *outcome;
+
+  use_callbacks (f, NULL);
+  rd_emulator_set_processing_time (f->emu, 200);
+  fixture_start (f);
+  rd_client_submit (f->client, make_small_batch (f, 61));
+  recorder_wait_finished (&f->rec, 1);
+  outcome = recorder_get (&f->rec, 61);
+  g_assert_true (outcome->done);
+  g_assert_cmpstr (outcome->status, ==, "completed");
+  g_assert_cmpuint (outcome->results->len, ==, 3);
+  /* well before the first poll at poll-max-interval */
+  g_assert_cmpint (outcome->finished_us - outcome->submitted_us, <,
+      10 * G_TIME_SPAN_SECOND);
+  url = batch_callback_url (f, 61);
+  g_assert_true (g_str_has_prefix (url, "http://127.0.0.1:"));
+  stats = emulator_stats (f);
+  g_assert_cmpint (stats_route_total (stats, POLL_ROUTE), ==, 1);
+  g_assert_cmpint (json_object_get_int_member (json_node_get_object (stats),
+          "callbacks_sent"), ==, 1);
+  g_assert_cmpuint (f->client->receiver.accepted, ==, 1);
+}
+
+static void
+test_forged_callbacks_change_nothing (Fixture * f, gconstpointer data)
+{
+  g_autoptr (JsonNode) stats = NULL;
+  g_autofree gchar *url = NULL;
+  g_autofree gchar *base = NULL;
+  g_autofree gchar *guess = NULL;
+  g_autofree gchar *forged = NULL;
+  g_autofree gchar *other = NULL;
+  g_autofree gchar *big = NULL;
+  Outcome *outcome;
+  gint64 forged_us;
+
+  use_callbacks (f, NULL);
+  /* 3 files at 1 s: terminal about 3 s after the 202 */
+  rd_emulator_set_processing_time (f->emu, 1000);
+  fixture_start (f);
+  rd_client_submit (f->client, make_small_batch (f, 62));
+  recorder_wait_submitted (&f->rec, 1);
+  outcome = recorder_get (&f->rec, 62);
+  url = batch_callback_url (f, 62);
+  base = g_strndup (url, strrchr (url, '/') - url);
+
+  /* a guessed path, another method, no length, too big: refused before
+   * any body is read */
+  guess = g_strconcat (base, "/0123456789abcdef0123456789abcdef", NULL);
+  g_assert_cmpuint (post_to (guess, "POST", "{}", -1, FALSE), ==, 404);
+  g_assert_cmpuint (post_to (url, "GET", NULL, 0, FALSE), ==, 405);
+  g_assert_cmpuint (post_to (url, "POST", "{}", -1, TRUE), ==, 411);
+  big = g_strnfill (2 * 1024 * 1024, ' ');
+  g_assert_cmpuint (post_to (url, "POST", big, -1, FALSE), ==, 413);
+  /* not this batch's JSON */
+  g_assert_cmpuint (post_to (url, "POST", "{\"success\": tr", -1, FALSE), ==,
+      400);
+  other = g_strdup_printf ("{\"success\": true, \"item\": {\"uuid\": "
+      "\"00000000-0000-0000-0000-000000000000\", \"status\": \"completed\", "
+      "\"total_count\": 3, \"completed_count\": 3, \"failed_count\": 0}}");
+  g_assert_cmpuint (post_to (url, "POST", other, -1, FALSE), ==, 400);
+  g_assert_cmpuint (f->client->receiver.accepted, ==, 0);
+
+  /* the right path and uuid, claiming it is done: only a hint, which the
+   * batch's own GET (still processing) outweighs */
+  forged = g_strdup_printf ("{\"success\": true, \"item\": {\"uuid\": \"%s\", "
+      "\"status\": \"completed\", \"total_count\": 3, \"completed_count\": 3, "
+      "\"failed_count\": 0}}", outcome->uuid);
+  forged_us = g_get_monotonic_time ();
+  g_assert_cmpuint (post_to (url, "POST", forged, -1, FALSE), ==, 200);
+
+  recorder_wait_finished (&f->rec, 1);
+  g_assert_true (outcome->done);
+  g_assert_cmpstr (outcome->status, ==, "completed");
+  g_assert_cmpuint (outcome->results->len, ==, 3);
+  /* ended by the emulator's own callback, once its 3 s were over */
+  g_assert_cmpint (outcome->finished_us - forged_us, >=,
+      2 * G_TIME_SPAN_SECOND);
+  stats = emulator_stats (f);
+  /* one GET for the forged hint, one for the real callback */
+  g_assert_cmpint (stats_route_total (stats, POLL_ROUTE), ==, 2);
+  g_assert_cmpuint (f->client->receiver.accepted, ==, 2);
+  g_assert_cmpuint (f->client->receiver.refused, ==, 5);
+}
+
+static void
+test_callback_that_never_comes_ends_by_polling (Fixture * f, gconstpointer data)
+{
+  g_autoptr (JsonNode) stats = NULL;
+  Outcome *outcome;
+
+  /* the API is told to call a port where nothing listens */
+  use_callbacks (f, "http://127.0.0.1:9/rd");
+  f->config.poll_max_interval = 300 * GST_MSECOND;
+  rd_emulator_set_processing_time (f->emu, 200);
+  fixture_start (f);
+  rd_client_submit (f->client, make_small_batch (f, 63));
+  recorder_wait_finished (&f->rec, 1);
+  outcome = recorder_get (&f->rec, 63);
+  g_assert_true (outcome->done);
+  g_assert_cmpstr (outcome->status, ==, "completed");
+  stats = emulator_stats (f);
+  g_assert_cmpint (stats_route_total (stats, POLL_ROUTE), >=, 2);
+  g_assert_cmpuint (f->client->receiver.accepted, ==, 0);
+}
+
+static void
+test_callback_listen_that_cannot_bind_fails_start (Fixture * f,
+    gconstpointer data)
+{
+  g_autoptr (GUri) uri = g_uri_parse (f->config.api_url, G_URI_FLAGS_NONE,
+      NULL);
+  /* the emulator's own address is taken */
+  g_autofree gchar *taken = g_strdup_printf ("127.0.0.1:%d",
+      g_uri_get_port (uri));
+  g_autoptr (GError) error = NULL;
+
+  use_callbacks (f, NULL);
+  f->config.callback_listen = taken;
+  f->client = rd_client_new (&f->config, &recorder_callbacks, &f->rec);
+  g_assert_false (rd_client_start (f->client, &error));
+  g_assert_nonnull (error);
+  g_assert_nonnull (strstr (error->message, "callback-listen 127.0.0.1:"));
+  f->config.callback_listen = NULL;
+}
+
+static void
+test_results_carry_their_latency (Fixture * f, gconstpointer data)
+{
+  RdBatch *batch = make_small_batch (f, 64);
+  gint64 before = g_get_monotonic_time ();
+  Outcome *outcome;
+
+  for (guint i = 0; i < batch->files->len; i++)
+    ((RdBatchFile *) batch->files->pdata[i])->closed_us = before;
+  /* an earlier run's file: no latency */
+  ((RdBatchFile *) batch->files->pdata[2])->closed_us = 0;
+  fixture_start (f);
+  rd_client_submit (f->client, batch);
+  recorder_wait_finished (&f->rec, 1);
+  outcome = recorder_get (&f->rec, 64);
+  g_assert_true (outcome->done);
+  g_assert_cmpuint (outcome->reported->len, ==, 3);
+  for (guint i = 0; i < 3; i++) {
+    const GstStructure *r = outcome->reported->pdata[i];
+    guint64 latency = 0;
+
+    if (i == 2) {
+      g_assert_false (gst_structure_has_field (r, "latency"));
+      continue;
+    }
+    g_assert_true (gst_structure_get_uint64 (r, "latency", &latency));
+    g_assert_cmpuint (latency, >, 0);
+    g_assert_cmpuint (latency, <=, (guint64) (g_get_monotonic_time () -
+            before) * GST_USECOND);
+  }
+}
+
 static void
 test_retry_after_is_read_as_seconds (void)
 {
@@ -2525,6 +2753,15 @@ main (int argc, char **argv)
   ADD ("files-mode/failed-files-get-a-result",
       test_failed_files_still_get_a_result);
   ADD ("zip-mode/end-to-end", test_zip_mode_end_to_end);
+  ADD ("callback/ends-a-batch-with-one-get",
+      test_callback_ends_a_batch_with_one_get);
+  ADD ("callback/forged-callbacks-change-nothing",
+      test_forged_callbacks_change_nothing);
+  ADD ("callback/never-comes-ends-by-polling",
+      test_callback_that_never_comes_ends_by_polling);
+  ADD ("callback/listen-that-cannot-bind-fails-start",
+      test_callback_listen_that_cannot_bind_fails_start);
+  ADD ("latency/results-carry-their-latency", test_results_carry_their_latency);
 
   ADD ("refused/51-files-without-a-request",
       test_validation_refuses_51_files_without_a_request);

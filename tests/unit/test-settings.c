@@ -561,6 +561,58 @@ test_upload_mode_unknown_refused (void)
   g_assert_cmpint (mode, ==, RD_UPLOAD_MODE_ZIP);
 }
 
+static void
+test_listen_address_forms (void)
+{
+  static const struct
+  {
+    const gchar *text;
+    const gchar *host;
+    guint port;
+  } good[] = {
+    {"127.0.0.1:8090", "127.0.0.1", 8090},
+    {"8090", "127.0.0.1", 8090},
+    {":0", "127.0.0.1", 0},
+    {"localhost:80", "127.0.0.1", 80},
+    {"0.0.0.0:65535", "0.0.0.0", 65535},
+    {"[::1]:9000", "::1", 9000},
+  };
+  static const gchar *const bad[] = { "", "host", "127.0.0.1:", ":x",
+    "127.0.0.1:65536", "::1:80", "[::1]80", "example.com:80", "1.2.3.4:-1",
+    "127.0.0.1:80 ",
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (good); i++) {
+    g_autofree gchar *host = NULL;
+    g_autoptr (GError) error = NULL;
+    guint port = 1;
+
+    g_assert_true (rd_listen_address_parse (good[i].text, &host, &port,
+            &error));
+    g_assert_no_error (error);
+    g_assert_cmpstr (host, ==, good[i].host);
+    g_assert_cmpuint (port, ==, good[i].port);
+  }
+  for (guint i = 0; i < G_N_ELEMENTS (bad); i++) {
+    g_autoptr (GError) error = NULL;
+
+    g_assert_false (rd_listen_address_parse (bad[i], NULL, NULL, &error));
+    g_assert_nonnull (error);
+    g_assert_nonnull (strstr (error->message, "callback-listen"));
+  }
+}
+
+static void
+test_public_url_forms (void)
+{
+  g_assert_true (rd_public_url_validate ("https://example.com/rd", NULL));
+  g_assert_true (rd_public_url_validate ("http://127.0.0.1:8090", NULL));
+  g_assert_false (rd_public_url_validate ("ftp://example.com/", NULL));
+  g_assert_false (rd_public_url_validate ("/relative", NULL));
+  g_assert_false (rd_public_url_validate ("https://example.com/?a=b", NULL));
+  g_assert_false (rd_public_url_validate ("https://example.com/#x", NULL));
+}
+
 int
 main (int argc, char **argv)
 {
@@ -622,6 +674,10 @@ main (int argc, char **argv)
   g_test_add_func ("/settings/clear/resets-to-unset",
       test_clear_resets_to_unset);
   g_test_add_func ("/settings/upload-mode/strings", test_upload_mode_strings);
+  g_test_add_func ("/settings/callback-listen/forms",
+      test_listen_address_forms);
+  g_test_add_func ("/settings/callback-public-url/forms",
+      test_public_url_forms);
   g_test_add_func ("/settings/upload-mode/unknown-refused",
       test_upload_mode_unknown_refused);
 

@@ -169,9 +169,8 @@ rd_client_receiver_start (RdClient * client, GError ** error)
   }
   address = g_inet_socket_address_new_from_string (host, port);
 
-  /* Its sources must be on the client's context: the network thread has
-   * not started yet, so the context is free to be pushed here. */
-  g_main_context_push_thread_default (client->context);
+  /* on the hub's thread, whose context is the thread-default: the
+   * server's sources go there */
   client->receiver.server = soup_server_new ("server-header",
       "gst-resembledetect ", NULL);
   soup_server_add_early_handler (client->receiver.server, NULL,
@@ -179,7 +178,6 @@ rd_client_receiver_start (RdClient * client, GError ** error)
   soup_server_add_handler (client->receiver.server, NULL, receiver_handler,
       client, NULL);
   ok = soup_server_listen (client->receiver.server, address, 0, error);
-  g_main_context_pop_thread_default (client->context);
   if (!ok) {
     g_prefix_error (error, "callback-listen %s: ", client->receiver.listen);
     g_clear_object (&client->receiver.server);

@@ -217,15 +217,35 @@ job_free (Job * job)
 
 /* ---- finishing a batch ---- */
 
-/* While stopping, the loop ends with the last job. */
+static gboolean
+client_finished (gpointer user_data)
+{
+  RdClient *client = user_data;
+
+  g_clear_pointer (&client->finish_source, g_source_unref);
+  g_mutex_lock (&client->lock);
+  client->finished = TRUE;
+  g_cond_broadcast (&client->finished_cond);
+  g_mutex_unlock (&client->lock);
+  return G_SOURCE_REMOVE;
+}
+
+/* While stopping, the client is finished with its last job. */
 void
 rd_client_check_quit (RdClient * client)
 {
   if (client->stopping && client->active == NULL
       && g_queue_is_empty (&client->waiting)
       && g_queue_is_empty (&client->outage.parked)
-      && client->outage.probe == NULL)
-    g_main_loop_quit (client->loop);
+      && client->outage.probe == NULL && client->finish_source == NULL) {
+    /* from an idle of its own: nothing of the client is on the stack when
+     * rd_client_stop() returns and the client may be freed */
+    client->finish_source = g_idle_source_new ();
+    g_source_set_priority (client->finish_source, G_PRIORITY_LOW);
+    g_source_set_callback (client->finish_source, client_finished, client,
+        NULL);
+    g_source_attach (client->finish_source, client->context);
+  }
 }
 
 /* A job that leaves its slot tells the queue through slot_freed, which

@@ -3,8 +3,10 @@
  * answers of its requests, and the functions that cross from one file to
  * the next. The files are layers, and calls only go down:
  *
- *   client.c           the thread, its GMainContext, the queue and its
- *                      pump, the public API and the vtable
+ *   client.c           the queue and its pump, start and stop, the
+ *                      public API and the vtable
+ *   client-hub.c       the network thread, its GMainContext and
+ *                      SoupSession, shared by clients
  *   client-submit.c    the POST and its answer
  *   client-settle.c    a POST of unknown outcome: the API's list says
  *   client-callback.c  the receiver of the API's callbacks: a hint to
@@ -127,6 +129,25 @@ struct _Job {
   guint next_report;            /* results are reported in file order */
 };
 
+struct _RdClientHub {
+  gatomicrefcount refcount;
+  GMutex lock;                  /* with cond: the thread's start, invokes */
+  GCond cond;
+  gboolean running;
+  gchar *user_agent;
+  GMainContext *context;
+  GMainLoop *loop;
+  GThread *thread;              /* "rd-client" */
+  SoupSession *session;         /* its thread only */
+};
+
+/* Runs @func on the hub's thread and waits for it. */
+G_GNUC_INTERNAL
+void rd_client_hub_invoke_sync (RdClientHub * hub, GSourceFunc func,
+    gpointer data);
+G_GNUC_INTERNAL
+void rd_client_debug_init (void);
+
 struct _RdClient {
   /* configuration, read-only after rd_client_new() */
   gchar *api_url;               /* without a trailing '/' */
@@ -142,21 +163,23 @@ struct _RdClient {
   RdClientCallbacks callbacks;
   gpointer user_data;
 
-  GMainContext *context;
-  GMainLoop *loop;
-  GCancellable *cancellable;
+  RdClientHub *hub;             /* given, or its own from the start */
+  GMainContext *context;        /* the hub's, from the start */
+  GCancellable *cancellable;    /* this client's requests only */
 
   /* guards the fields below it up to the network-thread-only ones */
   GMutex lock;
+  GCond finished_cond;
   GQueue incoming;              /* RdBatch*, submitted, not yet taken */
-  GThread *thread;
+  gboolean started;
   gboolean stopped;             /* rd_client_stop() was called */
+  gboolean finished;            /* stopped, and nothing of it runs any more */
   gboolean wake_scheduled;
 
   gint pending;                 /* atomic: batches submitted, not finished */
 
   /* network thread only */
-  SoupSession *session;
+  SoupSession *session;         /* the hub's */
   GQueue waiting;               /* Job*, waiting for a slot */
   GList *active;                /* Job*, started */
   guint in_flight;
@@ -165,6 +188,7 @@ struct _RdClient {
   gchar *unauthorized_reason;
   GSource *pump_source;
   gboolean draining;            /* rd_client_drain(): nothing waits any more */
+  GSource *finish_source;       /* stopped: says so once the stack unwinds */
   struct {
     gboolean active;
     gint64 started_us;
@@ -216,7 +240,7 @@ void rd_job_settle_again (Job * job);
 
 /* ---- client-callback.c: the API's callbacks ---- */
 
-/* Before the network thread starts: binds callback-listen. */
+/* On the hub's thread, as the client starts: binds callback-listen. */
 G_GNUC_INTERNAL
 gboolean rd_client_receiver_start (RdClient * client, GError ** error);
 G_GNUC_INTERNAL

@@ -13,17 +13,18 @@
  * file; it must not build the upload, follow a batch, read answers, or end
  * a batch but through client-job.c.
  *
- * Threading. rd_client_start() creates a GMainContext and a thread; the
- * thread pushes the context as its thread-default, creates the SoupSession
- * there (libsoup3 wants a session used only from the context it dispatches
- * on) and runs a GMainLoop. Every request, timer and callback lives on that
- * context. rd_client_submit() only appends to a locked queue and attaches an
+ * Threading. The client runs on a hub (client-hub.c): a thread with its
+ * GMainContext and SoupSession (libsoup3 wants a session used only from
+ * the context it dispatches on), given to it or its own, made by
+ * rd_client_start(). Every request, timer and callback lives on that
+ * context; several clients may share it. rd_client_submit() only appends to a locked queue and attaches an
  * idle source to the client's context, so the streaming thread never waits
  * on the network. rd_client_stop() attaches a high-priority source that
  * cancels the one GCancellable every request shares (on the network thread,
  * because libsoup's cancellation handlers are not thread-safe), reports
  * every unfinished batch as a cancelled error once its request has come
- * back, quits the loop, and joins the thread. A batch submitted after
+ * back, and waits until nothing of the client runs there any more (the
+ * hub's thread goes on for its other clients). A batch submitted after
  * rd_client_stop() gets its cancelled error at once, on the caller's
  * thread. */
 
@@ -34,8 +35,6 @@
 
 GST_DEBUG_CATEGORY (rd_client_debug);
 
-/* libsoup's I/O timeout and idle connection timeout. */
-#define SESSION_TIMEOUT_S 60
 #define MIN_POLL_INTERVAL (10 * GST_MSECOND)
 
 #define NO_TOKEN_REASON "no API token: set api-token or RESEMBLE_API_TOKEN"
@@ -231,6 +230,7 @@ client_shutdown (gpointer user_data)
   g_cancellable_cancel (client->cancellable);
   rd_client_clear_timer (&client->pump_source);
   client_take_incoming (client);
+  rd_client_receiver_stop (client);
 
   while ((job = g_queue_peek_head (&client->waiting)))
     rd_job_cancel (job);
@@ -259,53 +259,31 @@ client_shutdown (gpointer user_data)
   return G_SOURCE_REMOVE;
 }
 
-static gpointer
-client_thread (gpointer user_data)
-{
-  RdClient *client = user_data;
-
-  /* Enough connections for every request the batches in flight can have
-   * at once, and the outage probe: libsoup's default of 2 per host would
-   * hold every poll behind two slow uploads, whatever max_in_flight. */
-  guint conns = MAX (client->max_in_flight, 1) * RD_FETCHES_AT_ONCE + 1;
-
-  g_main_context_push_thread_default (client->context);
-  client->session =
-      soup_session_new_with_options ("user-agent", client->user_agent,
-      "timeout", SESSION_TIMEOUT_S, "idle-timeout", SESSION_TIMEOUT_S,
-      "max-conns-per-host", conns, "max-conns", MAX (conns, 10), NULL);
-  /* The token goes in our own header; libsoup's auth manager would only
-   * act on a 401's WWW-Authenticate: Bearer, which it cannot answer. */
-  soup_session_remove_feature_by_type (client->session, SOUP_TYPE_AUTH_MANAGER);
-  g_main_loop_run (client->loop);
-  rd_client_receiver_stop (client);
-  soup_session_abort (client->session);
-  g_clear_object (&client->session);
-  /* Let what the session left behind run down on its own context. */
-  while (g_main_context_iteration (client->context, FALSE));
-  g_main_context_pop_thread_default (client->context);
-  return NULL;
-}
-
 /* ---- public ---- */
+
+void
+rd_client_debug_init (void)
+{
+  static gsize initialized = 0;
+
+  if (g_once_init_enter (&initialized)) {
+    GST_DEBUG_CATEGORY_INIT (rd_client_debug, "resembledetect", 0,
+        "Resemble AI deepfake detection");
+    g_once_init_leave (&initialized, 1);
+  }
+}
 
 RdClient *
 rd_client_new (const RdClientConfig * config,
     const RdClientCallbacks * callbacks, gpointer user_data)
 {
-  static gsize debug_initialized = 0;
   RdClient *client;
   gsize len;
 
   g_return_val_if_fail (config != NULL, NULL);
   g_return_val_if_fail (config->api_url != NULL, NULL);
 
-  if (g_once_init_enter (&debug_initialized)) {
-    GST_DEBUG_CATEGORY_INIT (rd_client_debug, "resembledetect", 0,
-        "Resemble AI deepfake detection");
-    g_once_init_leave (&debug_initialized, 1);
-  }
-
+  rd_client_debug_init ();
   client = g_new0 (RdClient, 1);
   client->api_url = g_strdup (config->api_url);
   len = strlen (client->api_url);
@@ -334,10 +312,11 @@ rd_client_new (const RdClientConfig * config,
     client->callbacks = *callbacks;
   client->user_data = user_data;
 
-  client->context = g_main_context_new ();
-  client->loop = g_main_loop_new (client->context, FALSE);
+  if (config->hub)
+    client->hub = rd_client_hub_ref (config->hub);
   client->cancellable = g_cancellable_new ();
   g_mutex_init (&client->lock);
+  g_cond_init (&client->finished_cond);
   g_queue_init (&client->incoming);
   g_queue_init (&client->waiting);
   g_queue_init (&client->outage.parked);
@@ -345,10 +324,27 @@ rd_client_new (const RdClientConfig * config,
   return client;
 }
 
+typedef struct
+{
+  RdClient *client;
+  GError **error;
+  gboolean ok;
+} ReceiverStart;
+
+static gboolean
+receiver_start_on_hub (gpointer data)
+{
+  ReceiverStart *start = data;
+
+  start->ok = rd_client_receiver_start (start->client, start->error);
+  return G_SOURCE_REMOVE;
+}
+
 gboolean
 rd_client_start (RdClient * client, GError ** error)
 {
   g_autoptr (GUri) uri = NULL;
+  ReceiverStart receiver = { client, error, FALSE };
   const gchar *scheme;
 
   g_return_val_if_fail (client != NULL, FALSE);
@@ -364,21 +360,29 @@ rd_client_start (RdClient * client, GError ** error)
   }
 
   CLIENT_LOCK (client);
-  if (client->thread != NULL || client->stopped) {
+  if (client->started || client->stopped || client->session) {
     CLIENT_UNLOCK (client);
     g_set_error (error, RD_ERROR, RD_ERROR_INVALID,
         "the client was started already");
     return FALSE;
   }
-  if (!rd_client_receiver_start (client, error)) {
+  if (client->hub == NULL)
+    client->hub = rd_client_hub_new (client->user_agent, error);
+  if (client->hub == NULL) {
     CLIENT_UNLOCK (client);
     return FALSE;
   }
-  client->thread = g_thread_try_new ("rd-client", client_thread, client, error);
-  if (client->thread == NULL) {
-    CLIENT_UNLOCK (client);
+  client->context = client->hub->context;
+  client->session = client->hub->session;
+  CLIENT_UNLOCK (client);
+
+  /* the receiver's sources belong on the hub's context: made there */
+  rd_client_hub_invoke_sync (client->hub, receiver_start_on_hub, &receiver);
+  if (!receiver.ok)
     return FALSE;
-  }
+
+  CLIENT_LOCK (client);
+  client->started = TRUE;
   if (!g_queue_is_empty (&client->incoming))
     client_wake_locked (client);
   CLIENT_UNLOCK (client);
@@ -411,7 +415,7 @@ rd_client_submit (RdClient * client, RdBatch * batch)
     return;
   }
   g_queue_push_tail (&client->incoming, batch);
-  if (client->thread)
+  if (client->started)
     client_wake_locked (client);
   CLIENT_UNLOCK (client);
 }
@@ -444,7 +448,7 @@ rd_client_drain (RdClient * client)
   g_return_if_fail (client != NULL);
 
   CLIENT_LOCK (client);
-  if (client->thread == NULL || client->stopped) {
+  if (!client->started || client->stopped) {
     CLIENT_UNLOCK (client);
     return;
   }
@@ -458,7 +462,6 @@ rd_client_drain (RdClient * client)
 void
 rd_client_stop (RdClient * client)
 {
-  GThread *thread;
   GSource *source;
   RdBatch *batch;
 
@@ -469,15 +472,14 @@ rd_client_stop (RdClient * client)
     CLIENT_UNLOCK (client);
     return;
   }
-  if (client->thread == g_thread_self ()) {
-    /* It would join itself. */
+  if (client->started && client->hub->thread == g_thread_self ()) {
+    /* It would wait for itself. */
     CLIENT_UNLOCK (client);
     g_critical ("rd_client_stop() called from a client callback");
     return;
   }
   client->stopped = TRUE;
-  thread = g_steal_pointer (&client->thread);
-  if (thread == NULL) {
+  if (!client->started) {
     GQueue never_started = client->incoming;
 
     g_queue_init (&client->incoming);
@@ -494,7 +496,11 @@ rd_client_stop (RdClient * client)
   g_source_set_callback (source, client_shutdown, client, NULL);
   g_source_attach (source, client->context);
   g_source_unref (source);
-  g_thread_join (thread);
+
+  CLIENT_LOCK (client);
+  while (!client->finished)
+    g_cond_wait (&client->finished_cond, &client->lock);
+  CLIENT_UNLOCK (client);
 }
 
 void
@@ -504,14 +510,12 @@ rd_client_free (RdClient * client)
     return;
 
   rd_client_stop (client);
-  g_main_loop_unref (client->loop);
-  g_main_context_unref (client->context);
+  rd_client_hub_unref (client->hub);
   g_object_unref (client->cancellable);
   g_mutex_clear (&client->lock);
+  g_cond_clear (&client->finished_cond);
   g_free (client->unauthorized_reason);
   g_free (client->outage.reason);
-  /* never started: its server was made on the caller's thread */
-  g_clear_object (&client->receiver.server);
   g_hash_table_unref (client->receiver.jobs);
   g_free (client->receiver.listen);
   g_free (client->receiver.public_url);
@@ -532,6 +536,8 @@ static const RdClientVTable client_vtable = {
   rd_client_free,
   TRUE,
   rd_client_drain,
+  rd_client_hub_new,
+  rd_client_hub_unref,
 };
 
 /* The module's entry point: the element loads the module and asks it for

@@ -11,6 +11,9 @@
 G_BEGIN_DECLS
 
 typedef struct _RdClient RdClient;
+/* A network thread with its GMainContext and SoupSession, which clients
+ * may share (client-hub.c). */
+typedef struct _RdClientHub RdClientHub;
 
 typedef struct {
   const gchar *api_url;         /* e.g. "https://app.resemble.ai/api/v2" */
@@ -27,6 +30,8 @@ typedef struct {
    * URL the API calls (NULL: the address listened on) */
   const gchar *callback_listen;
   const gchar *callback_public_url;
+  /* the network thread to use (a reference is taken); NULL: its own */
+  RdClientHub *hub;
 } RdClientConfig;
 
 /* What the client reports. Every batch handed to rd_client_submit() ends in
@@ -69,9 +74,16 @@ typedef struct {
       GstClockTime lasted, gpointer user_data);
 } RdClientCallbacks;
 
+/* A network thread for clients to share; started at once. Unref it only
+ * once the clients on it are freed, never from one of their callbacks. */
+RdClientHub *rd_client_hub_new (const gchar * user_agent, GError ** error);
+RdClientHub *rd_client_hub_ref (RdClientHub * hub);
+void rd_client_hub_unref (RdClientHub * hub);
+
 RdClient *rd_client_new (const RdClientConfig * config,
     const RdClientCallbacks * callbacks, gpointer user_data);
-/* Starts the network thread. */
+/* Starts the client on its hub's thread (its own hub's, if it was given
+ * none), and its callback receiver. */
 gboolean rd_client_start (RdClient * client, GError ** error);
 /* Takes ownership of @batch (state closed: POST it; state submitted: poll
  * it). Never blocks: the batch waits in a queue for the network thread. */
@@ -106,6 +118,9 @@ typedef struct {
   gboolean requires_token;
   /* may be NULL */
   void (*drain) (RdClient * client);
+  /* sharing a network thread; both NULL in a module without hubs */
+  RdClientHub *(*hub_new) (const gchar * user_agent, GError ** error);
+  void (*hub_unref) (RdClientHub * hub);
 } RdClientVTable;
 
 #define RD_CLIENT_VTABLE_SYMBOL "rd_client_get_vtable"

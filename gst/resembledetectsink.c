@@ -85,6 +85,7 @@
 
 #include "resembledetectsink.h"
 #include "client-module.h"
+#include "client-pool.h"
 #include "messages.h"
 #include "sink-config.h"
 #include "spool.h"
@@ -111,6 +112,7 @@ struct _GstResembleDetectSink
   guint timeout_index;          /* its batch */
   gboolean error_posted;        /* on-error=error: the first one was */
   GHashTable *late_batches;     /* indexes warned of past latency-budget */
+  RdClientPool *pool;           /* the pipeline's network threads (context) */
 
   RdStreams *streams;           /* locks itself */
   RdSpool *spool;               /* locks itself */
@@ -119,6 +121,7 @@ struct _GstResembleDetectSink
   GMutex client_lock;
   const RdClientVTable *client_api;     /* loaded on the first start */
   RdClient *client;
+  RdClientHub *hub;             /* the client's, from the pool */
   GstMessage *held_eos;
 };
 
@@ -761,14 +764,81 @@ load_client (GstResembleDetectSink * self, GError ** error)
   return self->client_api;
 }
 
+static void
+gst_resemble_detect_sink_set_context (GstElement * element,
+    GstContext * context)
+{
+  GstResembleDetectSink *self = GST_RESEMBLE_DETECT_SINK (element);
+  RdClientPool *pool = rd_client_pool_from_context (context);
+
+  if (pool) {
+    GST_OBJECT_LOCK (self);
+    /* a client made meanwhile keeps the hub of the pool it came from */
+    if (self->pool == NULL)
+      self->pool = g_steal_pointer (&pool);
+    GST_OBJECT_UNLOCK (self);
+    g_clear_pointer (&pool, rd_client_pool_unref);
+  }
+  GST_ELEMENT_CLASS (parent_class)->set_context (element, context);
+}
+
+/* The pipeline's pool of network threads: set on us already, or given by
+ * the bin or the application when we ask (need-context, answered in the
+ * posting thread), or a new one that we announce (have-context), which the
+ * bins pass to every element. A client module without hubs shares none. */
+static RdClientPool *
+ensure_pool (GstResembleDetectSink * self)
+{
+  RdClientPool *pool;
+  GstContext *context;
+
+  if (self->client_api->hub_new == NULL)
+    return NULL;
+  GST_OBJECT_LOCK (self);
+  pool = self->pool ? rd_client_pool_ref (self->pool) : NULL;
+  GST_OBJECT_UNLOCK (self);
+  if (pool)
+    return pool;
+
+  gst_element_post_message (GST_ELEMENT_CAST (self),
+      gst_message_new_need_context (GST_OBJECT_CAST (self),
+          RD_CLIENT_POOL_CONTEXT_TYPE));
+  GST_OBJECT_LOCK (self);
+  pool = self->pool ? rd_client_pool_ref (self->pool) : NULL;
+  GST_OBJECT_UNLOCK (self);
+  if (pool)
+    return pool;
+
+  pool = rd_client_pool_new ();
+  context = rd_client_pool_context_new (pool);
+  gst_element_set_context (GST_ELEMENT_CAST (self), context);
+  GST_DEBUG_OBJECT (self, "sharing a new pool of network threads");
+  gst_element_post_message (GST_ELEMENT_CAST (self),
+      gst_message_new_have_context (GST_OBJECT_CAST (self), context));
+  return pool;
+}
+
 static RdClient *
-make_client (GstResembleDetectSink * self, const RdSinkConfig * config)
+make_client (GstResembleDetectSink * self, const RdSinkConfig * config,
+    GError ** error)
 {
   g_autofree gchar *user_agent = g_strdup_printf ("gst-resembledetect/%s",
       VERSION);
   g_autofree gchar *token = rd_sink_config_dup_token (config);
+  g_autoptr (RdClientPool) pool = ensure_pool (self);
   RdClientConfig client_config = { 0, };
   RdClient *client;
+
+  if (pool) {
+    self->hub = rd_client_pool_acquire (pool, self->client_api,
+        config->api_url, token, user_agent, error);
+    if (self->hub == NULL) {
+      if (token)
+        memset (token, 0, strlen (token));
+      return NULL;
+    }
+  }
+  client_config.hub = self->hub;
 
   client_config.api_url = config->api_url;
   client_config.token = token;
@@ -790,6 +860,21 @@ make_client (GstResembleDetectSink * self, const RdSinkConfig * config)
   if (token)
     memset (token, 0, strlen (token));
   return client;
+}
+
+/* After the client on it was freed. */
+static void
+release_hub (GstResembleDetectSink * self)
+{
+  RdClientPool *pool;
+
+  if (self->hub == NULL)
+    return;
+  GST_OBJECT_LOCK (self);
+  pool = rd_client_pool_ref (self->pool);
+  GST_OBJECT_UNLOCK (self);
+  rd_client_pool_release (pool, g_steal_pointer (&self->hub));
+  rd_client_pool_unref (pool);
 }
 
 /* One path component: a name as it is, but for bytes other than letters,
@@ -890,12 +975,14 @@ gst_resemble_detect_sink_start (GstResembleDetectSink * self)
           ("%s", error->message));
     goto failed;
   }
-  client = make_client (self, &config);
-  if (!self->client_api->start (client, &error)) {
-    self->client_api->destroy (client);
+  client = make_client (self, &config, &error);
+  if (client == NULL || !self->client_api->start (client, &error)) {
+    if (client)
+      self->client_api->destroy (client);
+    release_hub (self);
     rd_spool_close (self->spool);
     GST_ELEMENT_ERROR (self, RESOURCE, FAILED,
-        ("Could not start the network thread."), ("%s", error->message));
+        ("Could not start the API client: %s", error->message), (NULL));
     goto failed;
   }
   CLIENT_LOCK (self);
@@ -939,6 +1026,7 @@ gst_resemble_detect_sink_stop (GstResembleDetectSink * self)
     self->client_api->stop (client);
     self->client_api->destroy (client);
   }
+  release_hub (self);
   rd_spool_close (self->spool);
 }
 
@@ -1069,6 +1157,7 @@ gst_resemble_detect_sink_finalize (GObject * object)
 
   rd_sink_config_clear (&self->config);
   g_hash_table_unref (self->late_batches);
+  g_clear_pointer (&self->pool, rd_client_pool_unref);
   rd_streams_free (self->streams);
   rd_spool_free (self->spool);
   g_mutex_clear (&self->client_lock);
@@ -1120,6 +1209,8 @@ gst_resemble_detect_sink_class_init (GstResembleDetectSinkClass * klass)
       GST_DEBUG_FUNCPTR (gst_resemble_detect_sink_request_new_pad);
   element_class->release_pad =
       GST_DEBUG_FUNCPTR (gst_resemble_detect_sink_release_pad);
+  element_class->set_context =
+      GST_DEBUG_FUNCPTR (gst_resemble_detect_sink_set_context);
   element_class->change_state =
       GST_DEBUG_FUNCPTR (gst_resemble_detect_sink_change_state);
   element_class->post_message =

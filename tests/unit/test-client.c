@@ -2698,6 +2698,48 @@ test_results_carry_their_latency (Fixture * f, gconstpointer data)
   }
 }
 
+/* ---- clients sharing a hub ---- */
+
+/* Two clients on one network thread: stopping one cancels its batch only,
+ * the other's ends as usual, and the thread outlives the first. */
+static void
+test_clients_on_one_hub_stop_apart (Fixture * f, gconstpointer data)
+{
+  g_autoptr (GError) error = NULL;
+  RdClientHub *hub = rd_client_hub_new (USER_AGENT, &error);
+  Recorder other;
+  RdClient *first;
+  Outcome *outcome;
+
+  g_assert_no_error (error);
+  recorder_init (&other);
+  rd_emulator_set_processing_time (f->emu, 300);
+  f->config.hub = hub;
+  first = rd_client_new (&f->config, &recorder_callbacks, &other);
+  other.client = first;
+  g_assert_true (rd_client_start (first, &error));
+  fixture_start (f);
+  g_assert_true (f->client->hub == first->hub);
+
+  rd_client_submit (first, make_small_batch (f, 71));
+  rd_client_submit (f->client, make_small_batch (f, 72));
+  recorder_wait_submitted (&other, 1);
+  rd_client_stop (first);
+  outcome = recorder_get (&other, 71);
+  g_assert_true (outcome->finished);
+  g_assert_true (outcome->cancelled);
+
+  recorder_wait_finished (&f->rec, 1);
+  outcome = recorder_get (&f->rec, 72);
+  g_assert_true (outcome->done);
+  g_assert_cmpstr (outcome->status, ==, "completed");
+  rd_client_free (first);
+  recorder_clear (&other);
+  /* the fixture's client holds the hub until teardown */
+  rd_client_hub_unref (hub);
+  f->config.hub = NULL;
+}
+
 static void
 test_retry_after_is_read_as_seconds (void)
 {
@@ -2762,6 +2804,7 @@ main (int argc, char **argv)
   ADD ("callback/listen-that-cannot-bind-fails-start",
       test_callback_listen_that_cannot_bind_fails_start);
   ADD ("latency/results-carry-their-latency", test_results_carry_their_latency);
+  ADD ("hub/clients-on-one-hub-stop-apart", test_clients_on_one_hub_stop_apart);
 
   ADD ("refused/51-files-without-a-request",
       test_validation_refuses_51_files_without_a_request);

@@ -186,9 +186,11 @@ job_accepted (Job * job, const Response * response)
     rd_job_cancel (job);
   else if (rd_results_batch_status_is_terminal (batch->status))
     rd_job_terminal (job);
-  else
+  else {
+    /* a callback that came during the upload: look at once */
     rd_job_schedule_poll (job, job->callback_hint ? 0 : job->poll_interval);
-  job->callback_hint = FALSE;
+    job->callback_hint = FALSE;
+  }
 }
 
 static void

@@ -2707,7 +2707,7 @@ test_clients_on_one_hub_stop_apart (Fixture * f, gconstpointer data)
 {
   g_autoptr (GError) error = NULL;
   RdClientHub *hub = rd_client_hub_new (USER_AGENT, &error);
-  Recorder other;
+  Recorder other = { 0, };
   RdClient *first;
   Outcome *outcome;
 

@@ -19,14 +19,15 @@ introspection, unless RD_TESTS_REQUIRE_ALL_ELEMENTS is set (then 1).
 """
 import argparse
 import os
-import queue
 import re
 import signal
 import subprocess
 import sys
 import tempfile
-import threading
-import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                "..", "common"))
+from rd_child import Emulator, Lines  # noqa: E402
 
 TOKEN = "py-example-token-5e0c2a"
 DEADLINE_S = 120
@@ -53,68 +54,6 @@ def have_pygobject():
     return None
 
 
-class Lines:
-    """A child's output, line by line, read on a thread: waits can have a
-    deadline."""
-
-    def __init__(self, stream):
-        self.queue = queue.Queue()
-        self.lines = []
-        self.ended = False      # the end of the output was read
-        self.thread = threading.Thread(target=self._read, args=(stream,),
-                                       daemon=True)
-        self.thread.start()
-
-    def _read(self, stream):
-        for line in stream:
-            self.queue.put(line.rstrip("\n"))
-        self.queue.put(None)
-
-    def wait_for(self, pattern, timeout=DEADLINE_S):
-        """The first line from the next one on that matches @pattern, or
-        None at the end of the output or after @timeout seconds in all."""
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                line = self.queue.get(
-                    timeout=max(0, deadline - time.monotonic()))
-            except queue.Empty:
-                return None
-            if line is None:
-                self.ended = True
-                self.queue.put(None)
-                return None
-            self.lines.append(line)
-            if re.search(pattern, line):
-                return line
-
-    def rest(self, timeout=DEADLINE_S):
-        self.wait_for(r"(?!)", timeout)
-        self.thread.join(timeout)
-        return self.lines
-
-
-class Emulator:
-    def __init__(self, program, workdir):
-        self.err = open(os.path.join(workdir, "emulator.err"), "w+")
-        self.proc = subprocess.Popen(
-            [program, "--port", "0", "--token", TOKEN,
-             "--processing-ms", "100"],
-            stdout=subprocess.PIPE, stderr=self.err, text=True)
-        self.out = Lines(self.proc.stdout)
-        self.url = self.out.wait_for(r"^http://127\.0\.0\.1:\d+/api/v2$", 30)
-        if self.url is None:
-            self.stop()
-            self.err.seek(0)
-            raise SystemExit("the emulator did not start:\n" + self.err.read())
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-        self.proc.wait(30)
-        self.err.close()
-
-
 class Failure(Exception):
     pass
 
@@ -137,7 +76,7 @@ def run_detect(args, emulator, workdir, detect_args, token=TOKEN,
     with open(err_path, "w+") as err:
         proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=err,
                                 text=True, env=env)
-        out = Lines(proc.stdout)
+        out = Lines(proc.stdout, DEADLINE_S)
         try:
             if interrupt_after is not None:
                 line = out.wait_for(interrupt_after)
@@ -308,7 +247,7 @@ def main():
         return 1 if strict else 77
 
     with tempfile.TemporaryDirectory(prefix="rd-detect-py-") as workdir:
-        emulator = Emulator(args.emulator, workdir)
+        emulator = Emulator(args.emulator, workdir, TOKEN, 100)
         try:
             CASES[args.case](args, emulator, workdir)
         except Failure as e:

@@ -33,18 +33,17 @@ RD_TESTS_REQUIRE_ALL_ELEMENTS is set (then 1). No sleep stands for an event:
 the waits are for lines the programs print, with a deadline.
 """
 import argparse
-import json
 import os
-import queue
 import re
 import shutil
 import signal
 import subprocess
 import sys
 import tempfile
-import threading
-import time
-import urllib.request
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                "..", "common"))
+from rd_child import Emulator, Lines  # noqa: E402
 
 TOKEN = "recipes-token-0d93b1"
 DEADLINE_S = 240
@@ -174,74 +173,6 @@ def check_recipe(doc, recipe):
           where + ": the token comes from RESEMBLE_API_TOKEN")
 
 
-class Lines:
-    """A child's output, line by line, read on a thread: waits have a
-    deadline."""
-
-    def __init__(self, stream):
-        self.queue = queue.Queue()
-        self.lines = []
-        self.ended = False      # the end of the output was read
-        self.thread = threading.Thread(target=self._read, args=(stream,),
-                                       daemon=True)
-        self.thread.start()
-
-    def _read(self, stream):
-        for line in stream:
-            self.queue.put(line.rstrip("\n"))
-        self.queue.put(None)
-
-    def wait_for(self, pattern, timeout=DEADLINE_S):
-        """The first line from the next one on that matches @pattern, or
-        None at the end of the output or after @timeout seconds in all."""
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                line = self.queue.get(
-                    timeout=max(0, deadline - time.monotonic()))
-            except queue.Empty:
-                return None
-            if line is None:
-                self.ended = True
-                self.queue.put(None)
-                return None
-            self.lines.append(line)
-            if re.search(pattern, line):
-                return line
-
-    def rest(self, timeout=DEADLINE_S):
-        self.wait_for(r"(?!)", timeout)
-        self.thread.join(timeout)
-        return self.lines
-
-
-class Emulator:
-    def __init__(self, program, workdir):
-        self.err = open(os.path.join(workdir, "emulator.err"), "w+")
-        self.proc = subprocess.Popen(
-            [program, "--port", "0", "--token", TOKEN,
-             "--processing-ms", "200"],
-            stdout=subprocess.PIPE, stderr=self.err, text=True)
-        self.out = Lines(self.proc.stdout)
-        self.url = self.out.wait_for(r"^http://127\.0\.0\.1:\d+/api/v2$", 30)
-        if self.url is None:
-            self.stop()
-            self.err.seek(0)
-            raise Failure("the emulator did not start:\n" + self.err.read())
-
-    def stats(self):
-        base = self.url[:-len("/api/v2")]
-        with urllib.request.urlopen(base + "/__emulator/stats",
-                                    timeout=30) as answer:
-            return json.load(answer)
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-        self.proc.wait(30)
-        self.err.close()
-
-
 def missing_element(output):
     m = NO_ELEMENT.search(output)
     return m.group(1) if m else None
@@ -362,7 +293,7 @@ def run_recipe(args, recipe, workdir):
         scan_registry(gst_launch, env)
     made = make_inputs(recipe, gst_launch, env, workdir)
 
-    emulator = Emulator(args.emulator, workdir)
+    emulator = Emulator(args.emulator, workdir, TOKEN, 200, Failure)
     try:
         env.update(made)
         env.update(API_URL=emulator.url, SPOOL=os.path.join(workdir, "spool"),
@@ -375,7 +306,7 @@ def run_recipe(args, recipe, workdir):
         proc = subprocess.Popen(["sh", "-c", recipe.script()], env=env,
                                 stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT, text=True)
-        out = Lines(proc.stdout)
+        out = Lines(proc.stdout, DEADLINE_S)
         interrupted_at = None
         try:
             if recipe.live:

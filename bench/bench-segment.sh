@@ -19,10 +19,13 @@ set -euo pipefail
 
 usage() {
   cat <<EOF
-usage: $0 [-b BUILD_DIR] [-r REPEAT] [-a AUDIO_SECONDS] [-v VIDEO_SECONDS]
-          [-s SEGMENT_SECONDS] [-d WORK_DIR] [-u] [-P] [-k]
+usage: $0 [-b BUILD_DIR] [-r REPEAT] [-w WORKLOADS] [-m MP3_SECONDS]
+          [-a AUDIO_SECONDS] [-v VIDEO_SECONDS] [-s SEGMENT_SECONDS]
+          [-d WORK_DIR] [-o RESULTS_FILE] [-c] [-u] [-P] [-k]
   -b  meson build dir with the plugin in gst/ (default: build)
   -r  runs of each pipeline; medians are printed (default: 5)
+  -w  workloads, comma-separated: mp3, h264, raw (default: mp3,h264)
+  -m  length of the MP3 input, 44.1 kHz stereo 128 kbit/s CBR (default: 1800)
   -a  length of the raw audio input, 48 kHz stereo S16LE in 10 ms buffers
       (default: 1800)
   -v  length of the H.264 input, 640x360 30 fps, 2 Mbit/s (default: 600)
@@ -30,6 +33,12 @@ usage: $0 [-b BUILD_DIR] [-r REPEAT] [-a AUDIO_SECONDS] [-v VIDEO_SECONDS]
   -d  where inputs and outputs go (default: a new directory in /dev/shm, so
       that disk writeback does not add noise, removed at the end); a given
       directory keeps the encoded input, which later runs reuse
+  -o  also append one line per pipeline to this file, for bench/run:
+      workload|pipeline|files|wall_s|cpu_s|rss_kB|instructions|short_instructions
+      (medians; instructions are - unless -c)
+  -c  count instructions with callgrind (valgrind) for the splitmuxsink and
+      element rows: one run on the input, one on a 2 s input of the same
+      kind; adds about 30 s per workload
   -u  also run the element uploading to a spawned emulator (wait-on-eos)
   -P  do not pin gst-launch-1.0 to CPU 0 (taskset -c 0); unpinned, the
       H.264 runs swing between two speeds (x3) with where the scheduler
@@ -40,6 +49,10 @@ EOF
 
 build=build
 repeat=5
+workloads=mp3,h264
+mp3_seconds=1800
+results_file=
+callgrind=0
 audio_seconds=1800
 video_seconds=600
 segment_seconds=10
@@ -47,10 +60,14 @@ work=
 with_upload=0
 pin=1
 keep=0
-while getopts "b:r:a:v:s:d:uPkh" opt; do
+while getopts "b:r:w:m:a:v:s:d:o:cuPkh" opt; do
   case $opt in
     b) build=$OPTARG ;;
     r) repeat=$OPTARG ;;
+    w) workloads=$OPTARG ;;
+    m) mp3_seconds=$OPTARG ;;
+    o) results_file=$OPTARG ;;
+    c) callgrind=1 ;;
     a) audio_seconds=$OPTARG ;;
     v) video_seconds=$OPTARG ;;
     s) segment_seconds=$OPTARG ;;
@@ -69,12 +86,23 @@ if ! gst-inspect-1.0 resembledetectsink >/dev/null 2>&1; then
   echo "resembledetectsink not found in $GST_PLUGIN_PATH (build it first)" >&2
   exit 1
 fi
-for element in x264enc splitmuxsink wavenc mp4mux qtdemux h264parse; do
+for element in x264enc lamemp3enc mpegaudioparse xingmux splitmuxsink wavenc \
+  mp4mux qtdemux h264parse; do
   if ! gst-inspect-1.0 "$element" >/dev/null 2>&1; then
     echo "GStreamer element $element is missing" >&2
     exit 1
   fi
 done
+if [ "$callgrind" = 1 ] && ! command -v valgrind >/dev/null; then
+  echo "-c needs valgrind" >&2
+  exit 1
+fi
+has_workload() {
+  case ",$workloads," in
+    *",$1,"*) return 0 ;;
+  esac
+  return 1
+}
 
 made_work=0
 if [ -z "$work" ]; then
@@ -93,7 +121,7 @@ cleanup() {
     wait "$emulator_pid" 2>/dev/null || true
   fi
   rm -rf "$work/out" "$work/time" "$work/out.log" "$work/emulator.url" \
-    "$work"/results.*
+    "$work"/results.* "$work/callgrind.log"
   if [ "$made_work" = 1 ] && [ "$keep" = 0 ]; then
     rm -rf "$work"
   fi
@@ -114,15 +142,44 @@ audio_buffers=$((audio_seconds * 100))
 video_frames=$((video_seconds * 30))
 video_input=$work/input-${video_seconds}s.mp4
 
-if [ ! -s "$video_input" ]; then
-  echo "encoding $video_seconds s of H.264 once (not measured) ..."
-  gst-launch-1.0 -q videotestsrc num-buffers=$video_frames pattern=smpte \
+mp3_input=$work/input-${mp3_seconds}s.mp3
+short_video_input=$work/input-2s.mp4
+short_mp3_input=$work/input-2s.mp3
+
+# Encodes $1 seconds of H.264 into $2, once (kept in a given -d).
+encode_video() {
+  local seconds=$1 output=$2
+  [ -s "$output" ] && return 0
+  echo "encoding $seconds s of H.264 once (not measured) ..."
+  gst-launch-1.0 -q videotestsrc num-buffers=$((seconds * 30)) pattern=smpte \
       horizontal-speed=4 \
     ! video/x-raw,width=640,height=360,framerate=30/1 \
     ! x264enc tune=zerolatency speed-preset=ultrafast bitrate=2000 \
       key-int-max=60 \
-    ! h264parse ! mp4mux ! filesink location="$video_input.part"
-  mv "$video_input.part" "$video_input"
+    ! h264parse ! mp4mux ! filesink location="$output.part"
+  mv "$output.part" "$output"
+}
+
+# Encodes $1 seconds of MP3 (44.1 kHz stereo, 128 kbit/s CBR) into $2, once.
+encode_mp3() {
+  local seconds=$1 output=$2
+  [ -s "$output" ] && return 0
+  echo "encoding $seconds s of MP3 once (not measured) ..."
+  gst-launch-1.0 -q audiotestsrc wave=sine freq=440 samplesperbuffer=4410 \
+      num-buffers=$((seconds * 10)) \
+    ! audio/x-raw,format=S16LE,rate=44100,channels=2 \
+    ! lamemp3enc target=bitrate bitrate=128 cbr=true \
+    ! filesink location="$output.part"
+  mv "$output.part" "$output"
+}
+
+if has_workload h264; then
+  encode_video "$video_seconds" "$video_input"
+  [ "$callgrind" = 1 ] && encode_video 2 "$short_video_input"
+fi
+if has_workload mp3; then
+  encode_mp3 "$mp3_seconds" "$mp3_input"
+  [ "$callgrind" = 1 ] && encode_mp3 2 "$short_mp3_input"
 fi
 
 if [ "$with_upload" = 1 ]; then
@@ -153,6 +210,7 @@ fi
 audio_src="audiotestsrc wave=silence samplesperbuffer=480 \
 num-buffers=$audio_buffers ! audio/x-raw,format=S16LE,rate=48000,channels=2"
 video_src="filesrc location=$video_input ! qtdemux ! h264parse"
+mp3_src="filesrc location=$mp3_input ! mpegaudioparse"
 element_refused="resembledetectsink location=$work/out/spool \
 segment-duration=$segment_ns api-url=http://127.0.0.1:1 api-token=bench-token \
 max-retries=0 wait-on-eos=false keep-files=true"
@@ -164,6 +222,13 @@ audio_cases=(
   "splitmuxsink|$audio_src ! splitmuxsink muxer-factory=wavenc \
 max-size-time=$segment_ns location=@OUT@/segment-%05d.wav"
   "resembledetectsink|$audio_src ! $element_refused"
+)
+mp3_cases=(
+  "source only (fakesink)|$mp3_src ! fakesink"
+  "filesink (one file)|$mp3_src ! filesink location=@OUT@/all.mp3"
+  "splitmuxsink|$mp3_src ! splitmuxsink muxer-factory=xingmux \
+max-size-time=$segment_ns location=@OUT@/segment-%05d.mp3"
+  "resembledetectsink|$mp3_src ! $element_refused"
 )
 video_cases=(
   "source only (fakesink)|$video_src ! fakesink"
@@ -177,6 +242,7 @@ if [ "$with_upload" = 1 ]; then
 segment-duration=$segment_ns api-url=$emulator_url api-token=bench-token \
 keep-files=true poll-interval=1000000000 fetch-results=false"
   audio_cases+=("resembledetectsink + upload|$audio_src ! $element_upload")
+  mp3_cases+=("resembledetectsink + upload|$mp3_src ! $element_upload")
   video_cases+=("resembledetectsink + upload|$video_src ! $element_upload")
 fi
 
@@ -209,12 +275,36 @@ run_once() {
     echo "  (hung for $run_timeout s and was killed, run again:" \
       "${pipeline:0:60}...)" >&2
   done
-  files=$(find "$work/out" -type f \( -name '*.wav' -o -name '*.mp4' \) | wc -l)
-  bytes=$(find "$work/out" -type f \( -name '*.wav' -o -name '*.mp4' \) \
+  files=$(find "$work/out" -type f \( -name '*.wav' -o -name '*.mp4' \
+    -o -name '*.mp3' \) | wc -l)
+  bytes=$(find "$work/out" -type f \( -name '*.wav' -o -name '*.mp4' \
+    -o -name '*.mp3' \) \
     -printf '%s\n' | awk '{ s += $1 } END { print s + 0 }')
   awk -v wall="$(( (end - start) / 1000 ))" -v files="$files" \
     -v bytes="$bytes" '{ printf "%.6f %.3f %d %d %d\n", wall / 1e6, $1 + $2,
       $3, files, bytes }' "$work/time" >> "$results"
+}
+
+# Counts the instructions of one run of pipeline $1 (every thread of
+# gst-launch-1.0, from exec to exit) with callgrind; prints the count.
+# Instruction counts do not depend on what else the machine runs.
+callgrind_once() {
+  local pipeline=$1
+  pipeline=${pipeline//@OUT@/$work/out}
+  rm -rf "$work/out"
+  mkdir -p "$work/out"
+  # The registry was brought up to date by the timed runs: a rescan would
+  # be counted.
+  # shellcheck disable=SC2086 # the pipeline is words for gst-launch
+  if ! GST_REGISTRY_UPDATE=no "${pin_command[@]}" valgrind --tool=callgrind \
+      --callgrind-out-file=/dev/null gst-launch-1.0 -q $pipeline \
+      > "$work/callgrind.log" 2>&1; then
+    echo "FAILED under callgrind: gst-launch-1.0 $pipeline" >&2
+    tail -n 20 "$work/callgrind.log" >&2
+    exit 1
+  fi
+  sed -n 's/^==[0-9]*== Collected : \([0-9]*\)$/\1/p' "$work/callgrind.log" |
+    tail -n 1
 }
 
 median() {
@@ -225,8 +315,8 @@ median() {
 # Runs every case of a workload $repeat times, interleaved, and prints the
 # table.
 bench_workload() {
-  local title=$1
-  shift
+  local key=$1 title=$2 short_input=$3 long_input=$4
+  shift 4
   local cases=("$@")
   local n=${#cases[@]} i r
   for ((i = 0; i < n; i++)); do
@@ -242,8 +332,20 @@ bench_workload() {
     done
   done
 
-  local -a wall cpu rss files mbytes
+  local -a wall cpu rss files mbytes ir short_ir
   for ((i = 0; i < n; i++)); do
+    ir[i]=-
+    short_ir[i]=-
+    # splitmuxsink and the element (rows 2 and 3): instructions, on the
+    # input and on the 2 s input (the same pipeline with the short file).
+    if [ "$callgrind" = 1 ] && { [ "$i" = 2 ] || [ "$i" = 3 ]; }; then
+      # one unmeasured run first (valgrind's own start, page cache)
+      callgrind_once "$(printf '%s' "${cases[i]#*|}" |
+        sed "s|$long_input|$short_input|")" > /dev/null
+      ir[i]=$(callgrind_once "${cases[i]#*|}")
+      short_ir[i]=$(callgrind_once "$(printf '%s' "${cases[i]#*|}" |
+        sed "s|$long_input|$short_input|")")
+    fi
     wall[i]=$(cut -d' ' -f1 "$work/results.$i" | median)
     cpu[i]=$(cut -d' ' -f2 "$work/results.$i" | median)
     rss[i]=$(cut -d' ' -f3 "$work/results.$i" | median)
@@ -266,7 +368,19 @@ bench_workload() {
         printf "  %-27s %6s %8.3f %7.3f %7.1f %8.2f %8.2f %8.2f %8.2f %8.2f %8.2f\n",
           name, files, w, c, m / 1024, w / w1, w / w2, c / c1, c / c2,
           m / m1, m / m2 }'
+    if [ -n "$results_file" ]; then
+      echo "$key|${cases[i]%%|*}|${files[i]}|${wall[i]}|${cpu[i]}|${rss[i]}|${ir[i]}|${short_ir[i]}" \
+        >> "$results_file"
+    fi
   done
+  if [ "$callgrind" = 1 ]; then
+    awk -v a="${ir[2]}" -v b="${ir[3]}" -v sa="${short_ir[2]}" \
+      -v sb="${short_ir[3]}" 'BEGIN {
+      printf "  instructions (callgrind, 1 run): splitmuxsink %.0f M, element %.0f M, ratio %.3f\n",
+        a / 1e6, b / 1e6, b / a
+      printf "  2 s input (fixed cost): splitmuxsink %.0f M, element %.0f M; streaming only (input - 2 s input): ratio %.3f\n",
+        sa / 1e6, sb / 1e6, (b - sb) / (a - sa) }'
+  fi
 }
 
 echo "bench-segment: $(nproc) cores, $repeat runs of each pipeline (medians," \
@@ -276,8 +390,18 @@ echo "plugin: $GST_PLUGIN_PATH; segments of $segment_seconds s; the element's" \
 echo "files: media files the run left (the element: keep-files=true);" \
   "ratios are to the filesink and splitmuxsink rows"
 
-bench_workload "raw audio -> WAV: $audio_seconds s of 48 kHz stereo S16LE in \
-10 ms buffers (audiotestsrc wave=silence)" "${audio_cases[@]}"
-bench_workload "H.264 -> MP4: $video_seconds s of 640x360 30 fps, \
+if has_workload mp3; then
+  bench_workload mp3 "MP3 -> MP3: $mp3_seconds s of 44.1 kHz stereo \
+128 kbit/s, $(du -m "$mp3_input" | cut -f1) MB (filesrc ! mpegaudioparse)" \
+    "$short_mp3_input" "$mp3_input" "${mp3_cases[@]}"
+fi
+if has_workload raw; then
+  bench_workload raw "raw audio -> WAV: $audio_seconds s of 48 kHz stereo \
+S16LE in 10 ms buffers (audiotestsrc wave=silence)" num-buffers=200 \
+    "num-buffers=$audio_buffers" "${audio_cases[@]}"
+fi
+if has_workload h264; then
+  bench_workload h264 "H.264 -> MP4: $video_seconds s of 640x360 30 fps, \
 $(du -m "$video_input" | cut -f1) MB (filesrc ! qtdemux ! h264parse)" \
-  "${video_cases[@]}"
+    "$short_video_input" "$video_input" "${video_cases[@]}"
+fi

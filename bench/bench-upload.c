@@ -822,6 +822,21 @@ typedef struct
   Summary curl_files, client_files, curl_zip, client_zip;
 } Results;
 
+/* --summary: one line per side, for bench/run. */
+static FILE *summary_file;
+
+static void
+write_summary (const gchar * label, const gchar * side, const Summary * row)
+{
+  if (summary_file == NULL)
+    return;
+  fprintf (summary_file, "%s|%s|%d|%" G_GUINT64_FORMAT "|%.6f|%.6f|%.6f|"
+      "%.0f|%.0f\n", label, side, row->ok, row->body_bytes,
+      row->body_seconds, row->seconds, row->cpu_seconds, row->peak_rss_kb,
+      row->rss_growth_kb);
+  fflush (summary_file);
+}
+
 static Results
 bench_workload (const gchar * self_exe, const gchar * url,
     const Workload * work, guint repeat, gboolean fetch_results,
@@ -857,6 +872,10 @@ bench_workload (const gchar * self_exe, const gchar * url,
   g_print ("  %-13s %7s %7s %7s %7s %7s %6s %7s %7s %6s %6s %6s %6s\n",
       "side", "MB", "s", "MB/s", "s", "MB/s", "s", "MB", "MB", "speed",
       "speed", "", "");
+  write_summary (work->label, "curl files", &results.curl_files);
+  write_summary (work->label, "client files", &results.client_files);
+  write_summary (work->label, "curl zip", &results.curl_zip);
+  write_summary (work->label, "client zip", &results.client_zip);
   print_row ("curl files", &results.curl_files, &results.curl_files);
   print_row ("client files", &results.client_files, &results.curl_files);
   print_row ("curl zip", &results.curl_zip, &results.curl_zip);
@@ -898,6 +917,7 @@ main (int argc, char **argv)
   g_autofree gchar *emulator_option = NULL;
   g_autofree gchar *dir_option = NULL;
   g_autofree gchar *spool_option = NULL;
+  g_autofree gchar *summary_option = NULL;
   g_autofree gchar *client_url = NULL;
   g_autofree gchar *client_location = NULL;
   g_autofree gchar *client_mode = NULL;
@@ -926,6 +946,10 @@ main (int argc, char **argv)
     {"emulator-tmpdir", 0, 0, G_OPTION_ARG_FILENAME, &spool_option,
         "TMPDIR of the emulator, where it spools upload bodies (/dev/shm, "
           "so that no disk writeback slows the uploads down)", "DIR"},
+    {"summary", 0, 0, G_OPTION_ARG_FILENAME, &summary_option,
+          "Also append one line per side and batch to this file: "
+          "batch|side|ok|body-bytes|body-s|202-s|cpu-s|peak-kB|growth-kB",
+        "FILE"},
     {"run-client", 0, G_OPTION_FLAG_HIDDEN, G_OPTION_ARG_STRING, &client_url,
         "Child mode: upload one batch to this API URL", "URL"},
     {"location", 0, G_OPTION_FLAG_HIDDEN, G_OPTION_ARG_FILENAME,
@@ -971,6 +995,13 @@ main (int argc, char **argv)
       || total_mb > 500 || repeat < 1 || repeat > 100) {
     g_printerr ("--files 1..50, --total-mb 10..500, --repeat 1..100\n");
     return 2;
+  }
+  if (summary_option != NULL) {
+    summary_file = fopen (summary_option, "a");
+    if (summary_file == NULL) {
+      g_printerr ("%s: %s\n", summary_option, g_strerror (errno));
+      return 1;
+    }
   }
   emulator_program = emulator_option ? emulator_option :
       g_getenv ("RD_EMULATOR_PROGRAM") ? g_getenv ("RD_EMULATOR_PROGRAM") :
@@ -1081,6 +1112,8 @@ main (int argc, char **argv)
   g_print ("emulator peak RSS over the whole run: %.1f MB\n",
       emulator_rss_kb / 1024.0);
 
+  if (summary_file != NULL)
+    fclose (summary_file);
   g_ptr_array_unref (g_steal_pointer (&workloads));
   if (rss_path != NULL)
     g_unlink (rss_path);

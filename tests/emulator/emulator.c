@@ -69,6 +69,7 @@ struct _RdEmulator
   guint callbacks_sent;
   guint callbacks_failed;
   guint faults_injected[N_FAULTS];
+  guint64 connections_accepted;
 
   /* the server thread; these fields are set before it starts or by it
    * before start() returns, and read-only afterwards */
@@ -1498,6 +1499,8 @@ stats_to_json (RdEmulator * emu)
   json_builder_add_int_value (b, emu->files_received);
   json_builder_set_member_name (b, "bytes_received");
   json_builder_add_int_value (b, emu->bytes_received);
+  json_builder_set_member_name (b, "connections_accepted");
+  json_builder_add_int_value (b, emu->connections_accepted);
   json_builder_set_member_name (b, "callbacks_sent");
   json_builder_add_int_value (b, emu->callbacks_sent);
   json_builder_set_member_name (b, "callbacks_failed");
@@ -1693,6 +1696,24 @@ url_host (GInetAddress * address)
   return g_steal_pointer (&text);
 }
 
+/* Counts the connections the server accepted, told apart by their socket:
+ * a socket seen for the first time (marked with qdata) is a new one. Only
+ * accepted: libsoup 3.2 does not tell when a client closes a kept-alive
+ * connection, so the open ones are for ss(8) to count. */
+static void
+request_started (SoupServer * server, SoupServerMessage * msg, RdEmulator * emu)
+{
+  GQuark quark = g_quark_from_static_string ("rd-emulator-connection");
+  GSocket *socket = soup_server_message_get_socket (msg);
+
+  if (socket == NULL || g_object_get_qdata (G_OBJECT (socket), quark))
+    return;
+  g_object_set_qdata (G_OBJECT (socket), quark, GINT_TO_POINTER (1));
+  EMU_LOCK (emu);
+  emu->connections_accepted++;
+  EMU_UNLOCK (emu);
+}
+
 static gboolean
 server_setup (RdEmulator * emu, GInetAddress * address, GError ** error)
 {
@@ -1702,6 +1723,8 @@ server_setup (RdEmulator * emu, GInetAddress * address, GError ** error)
 
   emu->server = soup_server_new ("server-header",
       RD_EMULATOR_NAME "/" RD_EMULATOR_VERSION, NULL);
+  g_signal_connect (emu->server, "request-started",
+      G_CALLBACK (request_started), emu);
   soup_server_add_early_handler (emu->server, NULL, early_handler, emu, NULL);
   soup_server_add_handler (emu->server, NULL, server_handler, emu, NULL);
   socket_address = g_inet_socket_address_new (address, emu->requested_port);

@@ -2368,6 +2368,26 @@ test_stats_count_requests_by_route_and_status (Fixture * f, gconstpointer data)
       1);
 }
 
+/* A kept-alive connection is counted once however many requests it
+ * carries; another session's is another connection (benchmarks count the
+ * connections clients open). */
+static void
+test_stats_count_connections (Fixture * f, gconstpointer data)
+{
+  g_autoptr (SoupSession) other = soup_session_new ();
+  g_autofree gchar *url = g_strconcat (f->base, "/detect/batch/x", NULL);
+
+  g_assert_cmpint (stats_int (f, "connections_accepted"), ==, 0);
+  response_free (get (f, "/detect/batch/x", "Bearer " TOKEN));
+  response_free (get (f, "/detect/batch/y", "Bearer " TOKEN));
+  g_assert_cmpint (stats_int (f, "connections_accepted"), ==, 1);
+  response_free (send_with (other, new_message (SOUP_METHOD_GET, url,
+              "Bearer " TOKEN)));
+  g_assert_cmpint (stats_int (f, "connections_accepted"), ==, 2);
+  response_free (get (f, "/detect/batch/z", "Bearer " TOKEN));
+  g_assert_cmpint (stats_int (f, "connections_accepted"), ==, 2);
+}
+
 static void
 test_stats_route_serves_the_same_json (Fixture * f, gconstpointer data)
 {
@@ -2821,6 +2841,7 @@ main (int argc, char **argv)
       test_stats_describe_what_was_received);
   ADD ("stats/count-requests-by-route-and-status",
       test_stats_count_requests_by_route_and_status);
+  ADD ("stats/count-connections", test_stats_count_connections);
   ADD ("stats/route-serves-the-same-json",
       test_stats_route_serves_the_same_json);
   ADD ("route/unknown-is-404", test_unknown_route_is_404);

@@ -230,3 +230,35 @@ rd_check_contract_assert (RdCheckContract * contract, const GstStructure * s)
     gst_structure_foreach (s, field_is_documented, &check);
   }
 }
+
+static void
+dump_states (GstElement * element, guint depth)
+{
+  GstState state, pending;
+
+  GST_OBJECT_LOCK (element);
+  state = GST_STATE (element);
+  pending = GST_STATE_PENDING (element);
+  GST_OBJECT_UNLOCK (element);
+  g_printerr ("%*s%s: %s (pending %s)%s\n", depth * 2, "",
+      GST_OBJECT_NAME (element), gst_element_state_get_name (state),
+      gst_element_state_get_name (pending),
+      GST_OBJECT_FLAG_IS_SET (element, GST_ELEMENT_FLAG_SINK) ? " sink" : "");
+  if (GST_IS_BIN (element)) {
+    GstIterator *it = gst_bin_iterate_elements (GST_BIN (element));
+    GValue item = G_VALUE_INIT;
+
+    while (gst_iterator_next (it, &item) == GST_ITERATOR_OK) {
+      dump_states (g_value_get_object (&item), depth + 1);
+      g_value_reset (&item);
+    }
+    g_value_unset (&item);
+    gst_iterator_free (it);
+  }
+}
+
+void
+rd_check_dump_states (GstElement * element)
+{
+  dump_states (element, 0);
+}

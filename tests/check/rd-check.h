@@ -17,6 +17,11 @@ gboolean rd_check_have_elements (const gchar * names);
  * (CI, where every plugin is installed); else 0. */
 int rd_check_main (Suite * suite, const gchar * const *needed);
 
+/* Prints the state, pending state and sink flag of @element and of every
+ * element inside it, to stderr: what a test that timed out waiting for
+ * EOS shows, so that a hang seen once can be read. */
+void rd_check_dump_states (GstElement * element);
+
 /* The message contract of the element reference: for every "### `name`"
  * section under "## Messages" of @doc_path, its field table. */
 typedef struct _RdCheckContract RdCheckContract;

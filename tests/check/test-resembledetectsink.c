@@ -67,6 +67,8 @@ run_pipeline_full (GstElement * pipeline, RunResult * r,
   while (!done) {
     GstMessage *msg = gst_bus_timed_pop (bus, 120 * GST_SECOND);
 
+    if (msg == NULL)
+      rd_check_dump_states (pipeline);
     fail_unless (msg != NULL, "pipeline did not finish within 120 s");
     switch (GST_MESSAGE_TYPE (msg)) {
       case GST_MESSAGE_EOS:

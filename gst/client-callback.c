@@ -21,6 +21,7 @@
 
 #include "client-private.h"
 
+#include <errno.h>
 #include <string.h>
 #include <sys/random.h>
 

@@ -200,10 +200,10 @@ test_path_in_batch_dir (Fixture * fixture, gconstpointer user_data)
   g_assert_cmpstr (path, ==, expected);
 }
 
+/* @written, written and read back, has every field as it was. */
 static void
-test_round_trip_every_field (Fixture * fixture, gconstpointer user_data)
+assert_round_trips (const Fixture * fixture, const RdBatch * written)
 {
-  g_autoptr (RdBatch) written = full_batch (fixture);
   g_autoptr (RdBatch) read = NULL;
   guint i;
 
@@ -238,6 +238,7 @@ test_round_trip_every_field (Fixture * fixture, gconstpointer user_data)
   g_assert_cmpstr (read->status, ==, written->status);
   g_assert_cmpuint (read->completed_count, ==, written->completed_count);
   g_assert_cmpuint (read->failed_count, ==, written->failed_count);
+  g_assert_cmpint (read->upload_started_us, ==, written->upload_started_us);
   g_assert_cmpuint (read->error_http_status, ==, written->error_http_status);
   g_assert_cmpstr (read->error_reason, ==, written->error_reason);
   g_assert_cmpuint (read->total_bytes, ==, written->total_bytes);
@@ -253,6 +254,125 @@ test_round_trip_every_field (Fixture * fixture, gconstpointer user_data)
     g_assert_cmpuint (b->duration, ==, a->duration);
     g_assert_cmpstr (b->detect_uuid, ==, a->detect_uuid);
   }
+}
+
+static void
+test_round_trip_every_field (Fixture * fixture, gconstpointer user_data)
+{
+  g_autoptr (RdBatch) batch = full_batch (fixture);
+
+  assert_round_trips (fixture, batch);
+}
+
+/* Text that JSON must escape, and some it must not: quotes, backslashes,
+ * every control character, DEL, and UTF-8 of 2, 3 and 4 bytes. */
+static gchar *
+hostile_text (const gchar * prefix)
+{
+  GString *text = g_string_new (prefix);
+  guint c;
+
+  g_string_append (text, " \"quoted\" back\\slash \\\" / ");
+  for (c = 0x01; c < 0x20; c++)
+    g_string_append_c (text, (gchar) c);
+  /* DEL, then "é€😀" */
+  g_string_append (text, "\x7f \xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80 end");
+  return g_string_free (text, FALSE);
+}
+
+/* full_batch() with hostile text in every string the manifest holds but the
+ * file names, which must stay plain. */
+static RdBatch *
+hostile_batch (const Fixture * fixture)
+{
+  RdBatch *batch = full_batch (fixture);
+  guint i;
+
+  g_free (batch->settings.callback_url);
+  batch->settings.callback_url = hostile_text ("https://example.com/?q=");
+  g_free (batch->uuid);
+  batch->uuid = hostile_text ("uuid");
+  g_free (batch->status);
+  batch->status = hostile_text ("status");
+  g_free (batch->error_reason);
+  batch->error_reason = hostile_text ("reason");
+  batch->upload_started_us = G_GINT64_CONSTANT (1700000000123456);
+  for (i = 0; i < batch->files->len; i++) {
+    RdBatchFile *file = g_ptr_array_index (batch->files, i);
+
+    g_free (file->detect_uuid);
+    file->detect_uuid = hostile_text ("detect");
+  }
+  return batch;
+}
+
+static void
+test_round_trip_escaped_strings (Fixture * fixture, gconstpointer user_data)
+{
+  g_autoptr (RdBatch) batch = hostile_batch (fixture);
+
+  assert_round_trips (fixture, batch);
+}
+
+/* Plain JSON, whatever the strings hold: json-glib itself parses it to the
+ * same strings, and no byte below 0x20 but the line breaks, nor DEL, is left
+ * raw (a lenient parser would not notice those). */
+static void
+test_write_escapes_strings (Fixture * fixture, gconstpointer user_data)
+{
+  g_autoptr (RdBatch) batch = hostile_batch (fixture);
+  g_autoptr (JsonNode) root = NULL;
+  g_autofree gchar *text = NULL;
+  JsonObject *object;
+  const gchar *p;
+
+  write_ok (batch);
+  root = parse_written (fixture);
+  object = json_node_get_object (root);
+  text = read_raw (fixture);
+
+  g_assert_cmpstr (json_object_get_string_member (object, "uuid"), ==,
+      batch->uuid);
+  g_assert_cmpstr (json_object_get_string_member (json_object_get_object_member
+          (object, "error"), "reason"), ==, batch->error_reason);
+  g_assert_cmpstr (json_object_get_string_member (json_object_get_object_member
+          (object, "settings"), "callback_url"), ==,
+      batch->settings.callback_url);
+  for (p = text; *p != '\0'; p++) {
+    if (*p != '\n' && ((guchar) * p < 0x20 || *p == 0x7f))
+      g_error ("byte 0x%02x left raw at %d", (guchar) * p, (gint) (p - text));
+  }
+  g_assert_nonnull (strstr (text, "\\\"quoted\\\" back\\\\slash "));
+  g_assert_nonnull (strstr (text, "\\b\\t\\n\\u000b\\f\\r"));
+  g_assert_nonnull (strstr (text, "\\u001f"));
+  g_assert_nonnull (strstr (text,
+          "\\u007f \xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80 end"));
+}
+
+/* Unknown times are null in the text and RD_TIME_NONE again when read, and
+ * so is a time beyond what a JSON integer of json-glib holds. */
+static void
+test_round_trip_time_none (Fixture * fixture, gconstpointer user_data)
+{
+  g_autoptr (RdBatch) written = minimal_batch (fixture);
+  g_autoptr (RdBatch) read = NULL;
+  g_autoptr (JsonNode) root = NULL;
+  RdBatchFile *file = g_ptr_array_index (written->files, 0);
+  JsonObject *object;
+
+  file->running_time = RD_TIME_NONE;
+  file->duration = (guint64) G_MAXINT64 + 1;
+  write_ok (written);
+  root = parse_written (fixture);
+  object = json_array_get_object_element (json_object_get_array_member
+      (json_node_get_object (root), "files"), 0);
+  read = read_ok (fixture->dir);
+  file = g_ptr_array_index (read->files, 0);
+
+  g_assert_true (json_object_get_null_member (object, "running_time"));
+  g_assert_true (json_object_get_null_member (object, "duration"));
+  g_assert_cmpuint (file->running_time, ==, RD_TIME_NONE);
+  g_assert_cmpuint (file->duration, ==, RD_TIME_NONE);
 }
 
 static void
@@ -377,17 +497,49 @@ test_write_settings_as_wire_strings (Fixture * fixture, gconstpointer user_data)
       "true");
 }
 
+/* minimal_batch() with a setting, as json-glib's JsonGenerator printed it
+ * (pretty, indent 2): the form people have seen in their spools. */
+/* *INDENT-OFF* */
+static const gchar minimal_manifest[] =
+  "{\n"
+  "  \"version\" : 1,\n"
+  "  \"index\" : 3,\n"
+  "  \"state\" : \"closed\",\n"
+  "  \"upload_mode\" : \"files\",\n"
+  "  \"settings\" : {\n"
+  "    \"use_llm\" : \"true\"\n"
+  "  },\n"
+  "  \"uuid\" : null,\n"
+  "  \"status\" : null,\n"
+  "  \"completed_count\" : 0,\n"
+  "  \"failed_count\" : 0,\n"
+  "  \"total_files\" : 1,\n"
+  "  \"total_bytes\" : 10,\n"
+  "  \"error\" : null,\n"
+  "  \"files\" : [\n"
+  "    {\n"
+  "      \"name\" : \"a.wav\",\n"
+  "      \"size\" : 10,\n"
+  "      \"media_type\" : \"audio\",\n"
+  "      \"running_time\" : 5,\n"
+  "      \"duration\" : 7,\n"
+  "      \"detect_uuid\" : null\n"
+  "    }\n"
+  "  ]\n"
+  "}\n";
+/* *INDENT-ON* */
+
 static void
 test_write_pretty_printed (Fixture * fixture, gconstpointer user_data)
 {
   g_autoptr (RdBatch) batch = minimal_batch (fixture);
   g_autofree gchar *text = NULL;
 
+  batch->settings.use_llm = TRUE;
   write_ok (batch);
   text = read_raw (fixture);
 
-  g_assert_true (g_str_has_prefix (text, "{\n  \"version\""));
-  g_assert_true (g_str_has_suffix (text, "}\n"));
+  g_assert_cmpstr (text, ==, minimal_manifest);
 }
 
 static void
@@ -754,10 +906,13 @@ main (int argc, char **argv)
 
   ADD ("/manifest/path/in-batch-dir", test_path_in_batch_dir);
   ADD ("/manifest/round-trip/every-field", test_round_trip_every_field);
+  ADD ("/manifest/round-trip/escaped-strings", test_round_trip_escaped_strings);
+  ADD ("/manifest/round-trip/time-none", test_round_trip_time_none);
   ADD ("/manifest/round-trip/unset-fields", test_round_trip_unset_fields);
   ADD ("/manifest/round-trip/error-without-http-status",
       test_round_trip_error_without_status);
   ADD ("/manifest/write/time-none-is-null", test_write_time_none_is_null);
+  ADD ("/manifest/write/escapes-strings", test_write_escapes_strings);
   ADD ("/manifest/write/known-fields-only", test_write_known_fields_only);
   ADD ("/manifest/write/settings-as-wire-strings",
       test_write_settings_as_wire_strings);

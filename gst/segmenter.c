@@ -31,6 +31,7 @@ struct _RdSegmenter
 {
   GMutex lock;
   GstElement *splitmux;         /* not a reference: it owns us */
+  GstElement *holder;           /* the splitmuxsink's bin, in @bin */
   GstBin *bin;
   gchar *extension;
   GArray *members;              /* Member, the leader first */
@@ -125,15 +126,32 @@ rd_segmenter_new (GstBin * bin, GstResembleDetectContainer container,
   g_object_set_qdata_full (G_OBJECT (splitmux), SEGMENTER_QUARK, segmenter,
       segmenter_free);
 
-  /* The element's own preroll stands for the segmenter's: a splitmuxsink
-   * made while the pipeline plays must not make it lose its state.
-   * The video pad asks for the keyframes that keep video segments close to
-   * the duration itself, before its queue (streams.c). */
+  /* The element's own preroll stands for the segmenter's (streams.c), so
+   * the splitmuxsink is kept out of the element's state changes. It goes
+   * to PAUSED asynchronously, until its first fragment opens; as a child
+   * of the element, even a locked one, it would make each state change of
+   * the element asynchronous while it waits for the data that the element
+   * holds at its gates in PAUSED, and a bin that is not toplevel leaves
+   * such a change half done, in PAUSED, for its parent to continue: a
+   * segmenter made while the pipeline changes state (a flushing seek right
+   * after PLAYING) could leave the element in PAUSED, where GstBin posts
+   * no EOS. So it lives in a locked holder bin that went to PLAYING empty
+   * (its state change never waits for anything); it is started and
+   * stopped by rd_segmenter_start() and rd_segmenter_drop(), its file sink
+   * neither syncs nor prerolls, and its async-handling keeps its own
+   * ASYNC_START to itself. Its EOS and messages still go up through the
+   * holder. The video pad asks for the keyframes that keep video segments
+   * close to the duration itself, before its queue (streams.c). */
   g_object_set (splitmux, "muxer", muxer, "max-size-time", duration,
       "async-handling", TRUE, NULL);
   g_signal_connect (splitmux, "format-location-full",
       G_CALLBACK (format_location_cb), segmenter);
-  gst_bin_add (bin, splitmux);
+  segmenter->holder = gst_bin_new (NULL);
+  gst_bin_add (GST_BIN_CAST (segmenter->holder), splitmux);
+  gst_element_set_locked_state (splitmux, TRUE);
+  gst_element_set_locked_state (segmenter->holder, TRUE);
+  gst_element_set_state (segmenter->holder, GST_STATE_PLAYING);
+  gst_bin_add (bin, segmenter->holder);
 
   for (guint i = 0; i < n; i++) {
     Member member = { 0, };
@@ -147,8 +165,9 @@ rd_segmenter_new (GstBin * bin, GstResembleDetectContainer container,
     member.pad = gst_element_request_pad_simple (splitmux,
         member.media_type == RD_MEDIA_TYPE_VIDEO ? "video" : "audio_%u");
     g_array_append_val (segmenter->members, member);
-    if (member.pad == NULL
-        || gst_pad_link (member.source, member.pad) != GST_PAD_LINK_OK) {
+    /* across the holder: no ghost pad, so no extra hop per buffer */
+    if (member.pad == NULL || gst_pad_link_full (member.source, member.pad,
+            GST_PAD_LINK_CHECK_CAPS) != GST_PAD_LINK_OK) {
       g_set_error (error, GST_CORE_ERROR, GST_CORE_ERROR_NEGOTIATION,
           "Could not link pad %s to splitmuxsink.", member.name);
       segmenter_abandon (segmenter);
@@ -164,7 +183,10 @@ rd_segmenter_new (GstBin * bin, GstResembleDetectContainer container,
 void
 rd_segmenter_start (RdSegmenter * segmenter)
 {
-  gst_element_sync_state_with_parent (segmenter->splitmux);
+  /* a failure is posted as an error by the child that failed */
+  if (gst_element_set_state (segmenter->splitmux, GST_STATE_PLAYING)
+      == GST_STATE_CHANGE_FAILURE)
+    GST_WARNING_OBJECT (segmenter->splitmux, "could not start");
 }
 
 RdSegmenter *
@@ -353,12 +375,16 @@ void
 rd_segmenter_drop (RdSegmenter * segmenter)
 {
   GstElement *splitmux = gst_object_ref (segmenter->splitmux);
+  GstElement *holder = segmenter->holder;
   GstBin *bin = segmenter->bin;
 
   rd_segmenter_interrupt (segmenter);
   /* splitmuxsink drops its muxer when it stops and its release_pad then
-   * fails: removing it releases its pads with it */
+   * fails: removing it unlinks its pads (and frees us, with its last
+   * reference) */
   gst_element_set_state (splitmux, GST_STATE_NULL);
-  gst_bin_remove (bin, splitmux);
+  gst_bin_remove (GST_BIN_CAST (holder), splitmux);
   gst_object_unref (splitmux);
+  gst_element_set_state (holder, GST_STATE_NULL);
+  gst_bin_remove (bin, holder);
 }

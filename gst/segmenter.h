@@ -39,7 +39,8 @@ RdSegmenter *rd_segmenter_new (GstBin * bin,
     const RdSegmenterMember * members, guint n,
     RdSegmenterLocationFunc location, gpointer user_data, GError ** error);
 
-/* Brings the splitmuxsink to its bin's state. Not with locks held. */
+/* Starts the splitmuxsink: PLAYING, whatever the element's state (see
+ * rd_segmenter_new). Not with locks held. */
 void rd_segmenter_start (RdSegmenter * segmenter);
 
 /* The segmenter of the splitmuxsink that posted @message, or NULL. */

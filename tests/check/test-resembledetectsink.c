@@ -1272,6 +1272,43 @@ GST_START_TEST (test_second_run_continues_batch_numbering)
 
 GST_END_TEST;
 
+/* GstBin continues a change of state by setting each child again; a bin
+ * that is not toplevel leaves a change to PLAYING that went asynchronous
+ * in PAUSED, for its parent to continue. Prerolled, the element goes to
+ * PLAYING by itself, whatever its splitmuxsink (which waits for the data
+ * that the element holds in PAUSED) does: otherwise a change made while
+ * the pipeline is busy (a flushing seek right after PLAYING) could leave
+ * it in PAUSED, and a bin that is not PLAYING posts no EOS. */
+GST_START_TEST (test_prerolled_element_goes_to_playing_by_itself)
+{
+  g_autofree gchar *spool = make_spool ();
+  g_autoptr (GstElement) sink = NULL;
+  GstElement *pipeline;
+  GstState state;
+
+  pipeline = parse ("audiotestsrc num-buffers=100 ! "
+      "audio/x-raw,rate=48000,channels=1 ! audioconvert ! "
+      "resembledetectsink name=sink location=%s", spool);
+  sink = gst_bin_get_by_name (GST_BIN (pipeline), "sink");
+  fail_if (gst_element_set_state (pipeline, GST_STATE_PAUSED) ==
+      GST_STATE_CHANGE_FAILURE);
+  fail_unless_equals_int (gst_element_get_state (pipeline, NULL, NULL,
+          30 * GST_SECOND), GST_STATE_CHANGE_SUCCESS);
+
+  fail_if (gst_element_set_state (sink, GST_STATE_PLAYING) ==
+      GST_STATE_CHANGE_FAILURE);
+  fail_unless_equals_int (gst_element_get_state (sink, &state, NULL,
+          10 * GST_SECOND), GST_STATE_CHANGE_SUCCESS);
+  fail_unless_equals_int (state, GST_STATE_PLAYING);
+
+  fail_unless (gst_element_set_state (pipeline, GST_STATE_NULL) ==
+      GST_STATE_CHANGE_SUCCESS);
+  gst_object_unref (pipeline);
+  rd_test_remove_tree (spool);
+}
+
+GST_END_TEST;
+
 static void
 seek_to_start (GstElement * pipeline, gpointer data)
 {
@@ -1949,6 +1986,7 @@ resembledetectsink_suite (void)
   tcase_add_test (tc, test_a_spool_in_use_is_refused_at_start);
   tcase_add_test (tc, test_two_elements_on_one_spool_are_an_error);
   tcase_add_test (tc, test_the_default_location_is_the_same_after_a_restart);
+  tcase_add_test (tc, test_prerolled_element_goes_to_playing_by_itself);
   tcase_add_test (tc, test_flushing_seek_keeps_segmenting);
   tcase_add_test (tc, test_flushing_seek_backwards_starts_segmenting_again);
   tcase_add_test (tc, test_open_batch_of_a_previous_run_is_closed_at_start);

@@ -1,8 +1,13 @@
 /* The streaming side of the element's pads (see streams.h).
  *
- * Nothing waits on a streaming thread for another pad: the caps and data of
- * an audio/video pad go into its queue, and the queue's output waits at
- * the stream's gate until its segmenter is linked. A group member whose
+ * Nothing waits on a streaming thread for another pad: when the element has
+ * more than one pad, the caps and data of an audio/video pad go into a
+ * queue, and the queue's output waits at the stream's gate until its
+ * segmenter is linked. The one pad of an element that has no other goes
+ * straight into its segmenter (splitmuxsink has a queue of its own per
+ * input), with its gate on the pad, as an image pad's: a second thread
+ * hop per buffer was most of the element's cost over splitmuxsink alone.
+ * The choice is made at each stream's first caps. A group member whose
  * queue fills while the group waits, when the thread that fills it also
  * feeds a member without caps (one demuxer thread feeding several pads),
  * ends the wait: the segmenter is made without that member, which later
@@ -46,7 +51,9 @@ typedef struct
   gchar *name;                  /* the pad's name, prefix of its files */
   RdMediaType media_type;
 
-  /* audio/video: pad -> queue -> segmenter */
+  /* audio/video: pad -> queue -> segmenter, or with no other pad at its
+   * first caps, pad -> segmenter (NULL queue); its streaming thread and a
+   * locked read elsewhere */
   GstElement *queue;
   RdSegmenter *segmenter;       /* shared by the members of a group */
   guint member;                 /* our index in the segmenter */
@@ -133,7 +140,7 @@ rd_streams_configure (RdStreams * streams,
 static gboolean
 is_group_member (RdStreams * streams, Stream * stream)
 {
-  return stream->queue && !stream->solo && (streams->have_video
+  return stream->appsink == NULL && !stream->solo && (streams->have_video
       || stream->media_type == RD_MEDIA_TYPE_VIDEO);
 }
 
@@ -161,7 +168,9 @@ segmenter_create_locked (RdStreams * streams, GPtrArray * members,
     info[i].caps = member->caps;
     info[i].name = member->name;
     info[i].media_type = member->media_type;
-    info[i].source = gst_element_get_static_pad (member->queue, "src");
+    info[i].source = member->queue ?
+        gst_element_get_static_pad (member->queue, "src") :
+        GST_PAD_CAST (gst_proxy_pad_get_internal (GST_PROXY_PAD (member->pad)));
     info[i].finished = member->finished;
     info[i].last_start = member->last_start;
     info[i].last_end = member->last_end;
@@ -197,7 +206,7 @@ segmenters_create_locked (RdStreams * streams, GError ** error)
   for (GList * l = streams->streams; l; l = l->next) {
     Stream *s = l->data;
 
-    if (s->queue == NULL || s->segmenter || s->caps == NULL || s->released
+    if (s->appsink || s->segmenter || s->caps == NULL || s->released
         || s->failed)
       continue;
     if (is_group_member (streams, s)
@@ -379,7 +388,7 @@ gate_closed_locked (RdStreams * streams, Stream * stream, gboolean is_data)
       || stream->failed)
     return FALSE;
   /* a segmenter is on its way once the stream has caps */
-  if (stream->queue && !stream->linked)
+  if (stream->appsink == NULL && !stream->linked)
     return stream->caps != NULL;
   return is_data && streams->need_preroll;
 }
@@ -509,24 +518,62 @@ stream_set_finished_locked (Stream * stream, gboolean finished)
     rd_segmenter_set_finished (stream->segmenter, stream->member, finished);
 }
 
-/* On every pad, upstream's thread: preroll accounting, the input's end,
- * and the gate of snapshots. */
+/* What every pad notes of its input, on upstream's thread: the preroll,
+ * the input's end (@type EOS), the time of each buffer and the keyframes
+ * to ask for, and the gates that wait on the pad itself (an image pad's,
+ * a segmented pad's without a queue). @buffer is NULL for an event, or
+ * the last buffer of a list. FALSE when the data must be dropped. */
+static gboolean
+stream_input (Stream * stream, GstPad * pad, GstEventType type,
+    GstBuffer * buffer, gboolean is_data)
+{
+  RdStreams *streams = stream->streams;
+  GstEvent *key_request = NULL;
+  gboolean pass = TRUE;
+
+  LOCK (streams);
+  if (type == GST_EVENT_EOS)
+    stream_set_finished_locked (stream, TRUE);
+  if (stream->appsink == NULL && buffer) {
+    stream_record_input_locked (stream, buffer);
+    key_request = stream_key_request (streams, stream, buffer);
+  }
+  if (G_UNLIKELY (!stream->prerolled)) {
+    stream->prerolled = TRUE;
+    preroll_check_locked (streams);
+  }
+  if ((stream->appsink || stream->queue == NULL) && is_data)
+    pass = gate_wait_locked (streams, stream, TRUE);
+  UNLOCK (streams);
+  if (key_request)
+    gst_pad_push_event (pad, key_request);
+  return pass;
+}
+
+/* Which thread feeds the pad (see queue_overrun_cb). */
+static inline void
+stream_note_feeder (Stream * stream)
+{
+  GThread *self = g_thread_self ();
+
+  if (g_atomic_pointer_get (&stream->feeder) != self)
+    g_atomic_pointer_set (&stream->feeder, self);
+}
+
+/* An image pad's data and events (a pad probe: its ghost pad's target is
+ * the appsink from the start). */
 static GstPadProbeReturn
 stream_input_probe (GstPad * pad, GstPadProbeInfo * info, gpointer user_data)
 {
   Stream *stream = user_data;
-  RdStreams *streams = stream->streams;
   GstBuffer *buffer = NULL;
-  gboolean is_data = TRUE, pass = TRUE;
   GstEventType type = GST_EVENT_UNKNOWN;
-  GstEvent *key_request = NULL;
 
-  g_atomic_pointer_set (&stream->feeder, g_thread_self ());
+  stream_note_feeder (stream);
   if (info->type & GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM) {
     type = GST_EVENT_TYPE (GST_PAD_PROBE_INFO_EVENT (info));
     if (type != GST_EVENT_GAP && type != GST_EVENT_EOS)
       return GST_PAD_PROBE_OK;
-    is_data = FALSE;
   } else if (info->type & GST_PAD_PROBE_TYPE_BUFFER_LIST) {
     GstBufferList *list = GST_PAD_PROBE_INFO_BUFFER_LIST (info);
     guint n = gst_buffer_list_length (list);
@@ -535,30 +582,47 @@ stream_input_probe (GstPad * pad, GstPadProbeInfo * info, gpointer user_data)
       buffer = gst_buffer_list_get (list, n - 1);
   } else {
     buffer = GST_PAD_PROBE_INFO_BUFFER (info);
-    if (stream->queue && is_header_in_caps (pad, buffer))
-      return GST_PAD_PROBE_DROP;
   }
-
-  LOCK (streams);
-  if (type == GST_EVENT_EOS)
-    stream_set_finished_locked (stream, TRUE);
-  if (stream->queue && buffer) {
-    stream_record_input_locked (stream, buffer);
-    key_request = stream_key_request (streams, stream, buffer);
-  }
-  if (!stream->prerolled) {
-    stream->prerolled = TRUE;
-    preroll_check_locked (streams);
-  }
-  if (stream->appsink && is_data)
-    pass = gate_wait_locked (streams, stream, TRUE);
-  UNLOCK (streams);
-  if (key_request)
-    gst_pad_push_event (pad, key_request);
-  if (pass)
+  if (stream_input (stream, pad, type, buffer, type == GST_EVENT_UNKNOWN))
     return GST_PAD_PROBE_OK;
-  GST_PAD_PROBE_INFO_FLOW_RETURN (info) = GST_FLOW_FLUSHING;
+  if (type == GST_EVENT_UNKNOWN)
+    GST_PAD_PROBE_INFO_FLOW_RETURN (info) = GST_FLOW_FLUSHING;
   return GST_PAD_PROBE_DROP;
+}
+
+/* An audio/video pad's data: its chain functions, which then do what the
+ * ghost pad's own do. No pad probe on these pads: a probe costs every
+ * buffer a walk of the pad's hook list. */
+static GstFlowReturn
+segment_pad_chain (GstPad * pad, GstObject * parent, GstBuffer * buffer)
+{
+  Stream *stream = gst_pad_get_element_private (pad);
+
+  stream_note_feeder (stream);
+  if (is_header_in_caps (pad, buffer)) {
+    gst_buffer_unref (buffer);
+    return GST_FLOW_OK;
+  }
+  if (!stream_input (stream, pad, GST_EVENT_UNKNOWN, buffer, TRUE)) {
+    gst_buffer_unref (buffer);
+    return GST_FLOW_FLUSHING;
+  }
+  return gst_proxy_pad_chain_default (pad, parent, buffer);
+}
+
+static GstFlowReturn
+segment_pad_chain_list (GstPad * pad, GstObject * parent, GstBufferList * list)
+{
+  Stream *stream = gst_pad_get_element_private (pad);
+  guint n = gst_buffer_list_length (list);
+
+  stream_note_feeder (stream);
+  if (!stream_input (stream, pad, GST_EVENT_UNKNOWN,
+          n > 0 ? gst_buffer_list_get (list, n - 1) : NULL, TRUE)) {
+    gst_buffer_list_unref (list);
+    return GST_FLOW_FLUSHING;
+  }
+  return gst_proxy_pad_chain_list_default (pad, parent, list);
 }
 
 /* ---- flushes and events -------------------------------------------------- */
@@ -620,17 +684,107 @@ stream_restart_segmenter (RdStreams * streams, Stream * stream)
   segmenters_update (streams);
 }
 
+/* Until its segmenter or queue is linked, an audio/video pad has nothing
+ * behind it to ask: its template says what it takes. */
+static gboolean
+segment_pad_query (GstPad * pad, GstObject * parent, GstQuery * query)
+{
+  g_autoptr (GstPad) internal = GST_PAD_CAST (gst_proxy_pad_get_internal
+      (GST_PROXY_PAD (pad)));
+
+  if (gst_pad_is_linked (internal))
+    return gst_pad_query_default (pad, parent, query);
+  switch (GST_QUERY_TYPE (query)) {
+    case GST_QUERY_CAPS:{
+      GstCaps *filter, *caps = gst_pad_get_pad_template_caps (pad);
+
+      gst_query_parse_caps (query, &filter);
+      if (filter) {
+        GstCaps *both = gst_caps_intersect_full (filter, caps,
+            GST_CAPS_INTERSECT_FIRST);
+
+        gst_caps_unref (caps);
+        caps = both;
+      }
+      gst_query_set_caps_result (query, caps);
+      gst_caps_unref (caps);
+      return TRUE;
+    }
+    case GST_QUERY_ACCEPT_CAPS:{
+      GstCaps *caps, *templ = gst_pad_get_pad_template_caps (pad);
+
+      gst_query_parse_accept_caps (query, &caps);
+      gst_query_set_accept_caps_result (query,
+          gst_caps_can_intersect (caps, templ));
+      gst_caps_unref (templ);
+      return TRUE;
+    }
+    default:
+      return gst_pad_query_default (pad, parent, query);
+  }
+}
+
+/* Before the first caps of an audio/video stream (its streaming thread,
+ * before any data): with other pads in the element, its data goes through
+ * a queue of its own, so that one upstream thread feeding several pads
+ * never waits at one pad's gate for another pad; alone, it goes straight
+ * to its segmenter. A queue, once there, stays until the pad goes. */
+static void
+stream_attach_input (RdStreams * streams, Stream * stream)
+{
+  g_autoptr (GstPad) internal = NULL;
+  g_autoptr (GstPad) queue_sink = NULL;
+  g_autoptr (GstPad) queue_src = NULL;
+  GstElement *queue;
+  gboolean alone;
+
+  LOCK (streams);
+  alone = streams->streams->next == NULL;
+  if (stream->queue || stream->caps || alone) {
+    UNLOCK (streams);
+    return;
+  }
+  UNLOCK (streams);
+
+  queue = gst_element_factory_make ("queue", NULL);
+  queue_sink = gst_element_get_static_pad (queue, "sink");
+  queue_src = gst_element_get_static_pad (queue, "src");
+  gst_pad_add_probe (queue_src, GST_PAD_PROBE_TYPE_BUFFER |
+      GST_PAD_PROBE_TYPE_BUFFER_LIST | GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM,
+      segment_gate_probe, stream, NULL);
+  g_signal_connect (queue, "overrun", G_CALLBACK (queue_overrun_cb), stream);
+  gst_bin_add (GST_BIN_CAST (streams->element), queue);
+  internal = GST_PAD_CAST (gst_proxy_pad_get_internal (GST_PROXY_PAD
+          (stream->pad)));
+  gst_pad_link (internal, queue_sink);
+  gst_element_sync_state_with_parent (queue);
+  LOCK (streams);
+  stream->queue = queue;
+  UNLOCK (streams);
+  GST_DEBUG_OBJECT (streams->element, "pad %s: through a queue (the element "
+      "has other pads)", stream->name);
+}
+
 static gboolean
 segment_pad_event (GstPad * pad, GstObject * parent, GstEvent * event)
 {
   Stream *stream = gst_pad_get_element_private (pad);
   RdStreams *streams = stream->streams;
 
+  /* a flush comes from whichever thread seeks */
+  if (GST_EVENT_TYPE (event) != GST_EVENT_FLUSH_START
+      && GST_EVENT_TYPE (event) != GST_EVENT_FLUSH_STOP)
+    stream_note_feeder (stream);
+  if (GST_EVENT_TYPE (event) == GST_EVENT_GAP
+      || GST_EVENT_TYPE (event) == GST_EVENT_EOS)
+    stream_input (stream, pad, GST_EVENT_TYPE (event), NULL, FALSE);
+
   switch (GST_EVENT_TYPE (event)) {
     case GST_EVENT_CAPS:{
       GstCaps *caps;
 
       gst_event_parse_caps (event, &caps);
+      stream_attach_input (streams, stream);
       if (!stream_set_caps (streams, stream, caps)) {
         gst_event_unref (event);
         return FALSE;
@@ -770,31 +924,29 @@ rd_streams_request_pad (RdStreams * streams, GstPadTemplate * templ,
     child = rd_snapshot_sink_new (stream->name, &snapshot_callbacks, streams);
     stream->appsink = child;
   } else {
-    g_autoptr (GstPad) queue_src = NULL;
-
-    /* Each pad gets its own queue, so that one upstream thread feeding
-     * several pads cannot deadlock splitmuxsink, nor a pad that waits for
-     * its segmenter. */
-    child = gst_element_factory_make ("queue", NULL);
-    stream->queue = child;
-    queue_src = gst_element_get_static_pad (child, "src");
-    gst_pad_add_probe (queue_src, GST_PAD_PROBE_TYPE_BUFFER |
-        GST_PAD_PROBE_TYPE_BUFFER_LIST | GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM,
-        segment_gate_probe, stream, NULL);
-    g_signal_connect (child, "overrun", G_CALLBACK (queue_overrun_cb), stream);
+    /* a queue, or the segmenter, comes with the first caps */
+    child = NULL;
   }
-  gst_bin_add (GST_BIN_CAST (streams->element), child);
-  target = gst_element_get_static_pad (child, "sink");
-  pad = gst_ghost_pad_new_from_template (stream->name, target, templ);
+  if (child) {
+    gst_bin_add (GST_BIN_CAST (streams->element), child);
+    target = gst_element_get_static_pad (child, "sink");
+    pad = gst_ghost_pad_new_from_template (stream->name, target, templ);
+  } else {
+    pad = gst_ghost_pad_new_no_target_from_template (stream->name, templ);
+    gst_pad_set_query_function (pad, segment_pad_query);
+  }
   gst_pad_set_element_private (pad, stream);
-  gst_pad_add_probe (pad, GST_PAD_PROBE_TYPE_BUFFER |
-      GST_PAD_PROBE_TYPE_BUFFER_LIST | GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM,
-      stream_input_probe, stream, NULL);
-  if (stream->appsink)
+  if (stream->appsink) {
+    gst_pad_add_probe (pad, GST_PAD_PROBE_TYPE_BUFFER |
+        GST_PAD_PROBE_TYPE_BUFFER_LIST | GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM,
+        stream_input_probe, stream, NULL);
     gst_pad_add_probe (pad, GST_PAD_PROBE_TYPE_EVENT_FLUSH,
         image_pad_flush_probe, stream, NULL);
-  else
+  } else {
+    gst_pad_set_chain_function (pad, segment_pad_chain);
+    gst_pad_set_chain_list_function (pad, segment_pad_chain_list);
     gst_pad_set_event_function (pad, segment_pad_event);
+  }
   gst_segment_init (&stream->segment, GST_FORMAT_UNDEFINED);
   stream->last_start = stream->last_end = GST_CLOCK_TIME_NONE;
   stream->key_request = GST_CLOCK_TIME_NONE;
@@ -802,7 +954,8 @@ rd_streams_request_pad (RdStreams * streams, GstPadTemplate * templ,
   streams->streams = g_list_append (streams->streams, stream);
   UNLOCK (streams);
 
-  gst_element_sync_state_with_parent (child);
+  if (child)
+    gst_element_sync_state_with_parent (child);
   gst_pad_set_active (pad, TRUE);
   gst_element_add_pad (streams->element, pad);
   return pad;
@@ -840,8 +993,10 @@ rd_streams_release_pad (RdStreams * streams, GstPad * pad)
   if (drop)
     rd_segmenter_drop (drop);
   child = stream->queue ? stream->queue : stream->appsink;
-  gst_element_set_state (child, GST_STATE_NULL);
-  gst_bin_remove (GST_BIN_CAST (streams->element), child);
+  if (child) {
+    gst_element_set_state (child, GST_STATE_NULL);
+    gst_bin_remove (GST_BIN_CAST (streams->element), child);
+  }
   gst_element_remove_pad (streams->element, pad);
   stream_free (stream);
   segmenters_update (streams);

@@ -1052,6 +1052,8 @@ gst_resemble_detect_sink_change_state (GstElement * element,
             gst_message_new_async_start (GST_OBJECT_CAST (self)));
       break;
     case GST_STATE_CHANGE_PAUSED_TO_PLAYING:
+      rd_streams_set_times (self->streams, gst_element_get_base_time (element),
+          gst_element_get_start_time (element));
       rd_streams_set_playing (self->streams, TRUE);
       break;
     case GST_STATE_CHANGE_PLAYING_TO_PAUSED:
@@ -1083,6 +1085,16 @@ gst_resemble_detect_sink_change_state (GstElement * element,
           && rd_streams_prerolling (self->streams))
         ret = GST_STATE_CHANGE_ASYNC;
       break;
+    case GST_STATE_CHANGE_PLAYING_TO_PAUSED:{
+      GList *repeated = rd_streams_repeat_eos (self->streams);
+
+      /* GstBin forgot which of its sinks ended */
+      for (GList * l = repeated; l; l = l->next)
+        GST_BIN_CLASS (parent_class)->handle_message (GST_BIN_CAST (self),
+            l->data);
+      g_list_free (repeated);
+      break;
+    }
     case GST_STATE_CHANGE_PAUSED_TO_READY:
       gst_resemble_detect_sink_stop (self);
       rd_streams_drop_segmenters (self->streams);

@@ -39,6 +39,7 @@ struct _RdSegmenter
   gpointer user_data;
   GstClockTime fragment_start;
   gchar *open_location;         /* the fragment being written */
+  gboolean ended;               /* the holder posted EOS */
 };
 
 static void
@@ -74,6 +75,30 @@ format_location_cb (GstElement * splitmux, guint fragment_id,
 }
 
 /* Undoes a rd_segmenter_new that failed half way. */
+/* Stops the splitmuxsink and takes its holder out of the element; frees
+ * @segmenter (the splitmuxsink's last reference goes with the holder).
+ * @recheck_eos: the holder leaves the element as the sink it is, so that
+ * GstBin looks again at whether every remaining sink has ended (a released
+ * pad may have been the last one that had not). Not while the streams'
+ * lock is held: the element's EOS is posted from there and takes it. */
+static void
+segmenter_remove (RdSegmenter * segmenter, gboolean recheck_eos)
+{
+  GstElement *splitmux = gst_object_ref (segmenter->splitmux);
+  GstElement *holder = segmenter->holder;
+  GstBin *bin = segmenter->bin;
+
+  rd_segmenter_interrupt (segmenter);
+  /* splitmuxsink drops its muxer when it stops and its release_pad then
+   * fails: removing it unlinks its pads */
+  gst_element_set_state (splitmux, GST_STATE_NULL);
+  if (!recheck_eos)
+    gst_bin_remove (GST_BIN_CAST (holder), splitmux);
+  gst_object_unref (splitmux);
+  gst_element_set_state (holder, GST_STATE_NULL);
+  gst_bin_remove (bin, holder);
+}
+
 static void
 segmenter_abandon (RdSegmenter * segmenter)
 {
@@ -82,7 +107,7 @@ segmenter_abandon (RdSegmenter * segmenter)
     if (member->source && member->pad)
       gst_pad_unlink (member->source, member->pad);
   }
-  rd_segmenter_drop (segmenter);
+  segmenter_remove (segmenter, FALSE);
 }
 
 RdSegmenter *
@@ -140,7 +165,10 @@ rd_segmenter_new (GstBin * bin, GstResembleDetectContainer container,
    * stopped by rd_segmenter_start() and rd_segmenter_drop(), its file sink
    * neither syncs nor prerolls, and its async-handling keeps its own
    * ASYNC_START to itself. Its EOS and messages still go up through the
-   * holder. The video pad asks for the keyframes that keep video segments
+   * holder. What the element's bin did for it as a child, the element
+   * now does: its base times (rd_segmenter_set_times), its EOS again after
+   * a pause (rd_segmenter_repeat_eos), and leaving as a sink when it is
+   * dropped (segmenter_remove). The video pad asks for the keyframes that keep video segments
    * close to the duration itself, before its queue (streams.c). */
   g_object_set (splitmux, "muxer", muxer, "max-size-time", duration,
       "async-handling", TRUE, NULL);
@@ -151,6 +179,8 @@ rd_segmenter_new (GstBin * bin, GstResembleDetectContainer container,
   gst_element_set_locked_state (splitmux, TRUE);
   gst_element_set_locked_state (segmenter->holder, TRUE);
   gst_element_set_state (segmenter->holder, GST_STATE_PLAYING);
+  /* its messages (EOS) name the segmenter too; no reference */
+  g_object_set_qdata (G_OBJECT (segmenter->holder), SEGMENTER_QUARK, segmenter);
   gst_bin_add (bin, segmenter->holder);
 
   for (guint i = 0; i < n; i++) {
@@ -180,9 +210,49 @@ rd_segmenter_new (GstBin * bin, GstResembleDetectContainer container,
   return segmenter;
 }
 
+/* A bin gives its base and start times to the children whose state it
+ * changes: not to a locked one, so the splitmuxsink's muxer (a
+ * GstAggregator, whose live deadlines are in running time) gets them from
+ * here. */
+void
+rd_segmenter_set_times (RdSegmenter * segmenter, GstClockTime base_time,
+    GstClockTime start_time)
+{
+  GstIterator *it =
+      gst_bin_iterate_recurse (GST_BIN_CAST (segmenter->splitmux));
+  GValue item = G_VALUE_INIT;
+  gboolean done = FALSE;
+
+  gst_element_set_base_time (segmenter->splitmux, base_time);
+  gst_element_set_start_time (segmenter->splitmux, start_time);
+  while (!done) {
+    switch (gst_iterator_next (it, &item)) {
+      case GST_ITERATOR_OK:
+        gst_element_set_base_time (g_value_get_object (&item), base_time);
+        gst_element_set_start_time (g_value_get_object (&item), start_time);
+        g_value_reset (&item);
+        break;
+      case GST_ITERATOR_RESYNC:
+        gst_iterator_resync (it);
+        break;
+      default:
+        done = TRUE;
+        break;
+    }
+  }
+  g_value_unset (&item);
+  gst_iterator_free (it);
+}
+
 void
 rd_segmenter_start (RdSegmenter * segmenter)
 {
+  GstElement *element = GST_ELEMENT_CAST (segmenter->bin);
+
+  gst_element_set_base_time (segmenter->splitmux,
+      gst_element_get_base_time (element));
+  gst_element_set_start_time (segmenter->splitmux,
+      gst_element_get_start_time (element));
   /* a failure is posted as an error by the child that failed */
   if (gst_element_set_state (segmenter->splitmux, GST_STATE_PLAYING)
       == GST_STATE_CHANGE_FAILURE)
@@ -239,6 +309,15 @@ rd_segmenter_handle_message (RdSegmenter * segmenter, GstMessage * message,
   Member *leader;
 
   memset (closed_file, 0, sizeof (*closed_file));
+  /* noted, and left to GstBin, which counts the sinks that ended */
+  if (GST_MESSAGE_SRC (message) == GST_OBJECT_CAST (segmenter->holder)) {
+    if (GST_MESSAGE_TYPE (message) == GST_MESSAGE_EOS) {
+      g_mutex_lock (&segmenter->lock);
+      segmenter->ended = TRUE;
+      g_mutex_unlock (&segmenter->lock);
+    }
+    return FALSE;
+  }
   if (GST_MESSAGE_TYPE (message) != GST_MESSAGE_ELEMENT || s == NULL
       || GST_MESSAGE_SRC (message) != GST_OBJECT_CAST (segmenter->splitmux))
     return FALSE;
@@ -371,20 +450,23 @@ rd_segmenter_interrupt (RdSegmenter * segmenter)
   gst_iterator_free (it);
 }
 
+/* GstBin forgets which sinks ended whenever it goes to PAUSED, and a sink
+ * says it again on its way back to PLAYING; the locked holder changes no
+ * state, so the element says it for it. */
+GstMessage *
+rd_segmenter_repeat_eos (RdSegmenter * segmenter)
+{
+  gboolean ended;
+
+  g_mutex_lock (&segmenter->lock);
+  ended = segmenter->ended;
+  g_mutex_unlock (&segmenter->lock);
+  return ended ? gst_message_new_eos (GST_OBJECT_CAST (segmenter->holder)) :
+      NULL;
+}
+
 void
 rd_segmenter_drop (RdSegmenter * segmenter)
 {
-  GstElement *splitmux = gst_object_ref (segmenter->splitmux);
-  GstElement *holder = segmenter->holder;
-  GstBin *bin = segmenter->bin;
-
-  rd_segmenter_interrupt (segmenter);
-  /* splitmuxsink drops its muxer when it stops and its release_pad then
-   * fails: removing it unlinks its pads (and frees us, with its last
-   * reference) */
-  gst_element_set_state (splitmux, GST_STATE_NULL);
-  gst_bin_remove (GST_BIN_CAST (holder), splitmux);
-  gst_object_unref (splitmux);
-  gst_element_set_state (holder, GST_STATE_NULL);
-  gst_bin_remove (bin, holder);
+  segmenter_remove (segmenter, TRUE);
 }

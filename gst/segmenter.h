@@ -10,9 +10,7 @@
 #include "container.h"
 #include "media-file.h"
 
-G_BEGIN_DECLS
-
-typedef struct _RdSegmenter RdSegmenter;
+G_BEGIN_DECLS typedef struct _RdSegmenter RdSegmenter;
 
 typedef struct
 {
@@ -78,8 +76,20 @@ void rd_segmenter_unref (RdSegmenter * segmenter);
  * follows). Not with locks held: the flush waits for those threads. */
 void rd_segmenter_interrupt (RdSegmenter * segmenter);
 
-/* Stops the splitmuxsink and removes it from its bin; @segmenter is gone
- * afterwards. Not with locks held (splitmuxsink's threads post messages). */
+/* Stops the splitmuxsink and takes it out of the element, as the sink it is
+ * (GstBin then checks whether every remaining sink has ended); @segmenter
+ * is gone afterwards. Not with locks held (splitmuxsink's threads post
+ * messages, and the element's EOS takes the streams' lock). */
 void rd_segmenter_drop (RdSegmenter * segmenter);
+
+/* The element's base and start times, for the splitmuxsink and everything
+ * in it (a locked child gets none from its bin). */
+void rd_segmenter_set_times (RdSegmenter * segmenter, GstClockTime base_time,
+    GstClockTime start_time);
+
+/* After the element went to PAUSED (where GstBin forgets which sinks
+ * ended): a new EOS of the segmenter's holder if it had ended, for the
+ * bin's own handler; NULL otherwise. */
+GstMessage *rd_segmenter_repeat_eos (RdSegmenter * segmenter);
 
 G_END_DECLS

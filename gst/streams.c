@@ -1049,6 +1049,22 @@ rd_streams_set_playing (RdStreams * streams, gboolean playing)
   UNLOCK (streams);
 }
 
+/* The segmenters, each once, with a reference. */
+static GList *
+streams_ref_segmenters (RdStreams * streams)
+{
+  GList *segmenters = NULL;
+
+  LOCK (streams);
+  for (GList * l = streams->streams; l; l = l->next) {
+    Stream *s = l->data;
+    if (s->segmenter && !g_list_find (segmenters, s->segmenter))
+      segmenters = g_list_prepend (segmenters, rd_segmenter_ref (s->segmenter));
+  }
+  UNLOCK (streams);
+  return segmenters;
+}
+
 gboolean
 rd_streams_stop (RdStreams * streams)
 {
@@ -1061,17 +1077,38 @@ rd_streams_stop (RdStreams * streams)
   pending = streams->async_pending;
   streams->async_pending = FALSE;
   BROADCAST (streams);
-  for (GList * l = streams->streams; l; l = l->next) {
-    Stream *s = l->data;
-    if (s->segmenter && !g_list_find (segmenters, s->segmenter))
-      segmenters = g_list_prepend (segmenters, rd_segmenter_ref (s->segmenter));
-  }
   UNLOCK (streams);
+  segmenters = streams_ref_segmenters (streams);
   /* before our bin stops them (see rd_segmenter_interrupt) */
   for (GList * l = segmenters; l; l = l->next)
     rd_segmenter_interrupt (l->data);
   g_list_free_full (segmenters, (GDestroyNotify) rd_segmenter_unref);
   return pending;
+}
+
+GList *
+rd_streams_repeat_eos (RdStreams * streams)
+{
+  GList *segmenters = streams_ref_segmenters (streams), *messages = NULL;
+
+  for (GList * l = segmenters; l; l = l->next) {
+    GstMessage *eos = rd_segmenter_repeat_eos (l->data);
+    if (eos)
+      messages = g_list_prepend (messages, eos);
+  }
+  g_list_free_full (segmenters, (GDestroyNotify) rd_segmenter_unref);
+  return messages;
+}
+
+void
+rd_streams_set_times (RdStreams * streams, GstClockTime base_time,
+    GstClockTime start_time)
+{
+  GList *segmenters = streams_ref_segmenters (streams);
+
+  for (GList * l = segmenters; l; l = l->next)
+    rd_segmenter_set_times (l->data, base_time, start_time);
+  g_list_free_full (segmenters, (GDestroyNotify) rd_segmenter_unref);
 }
 
 void

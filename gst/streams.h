@@ -11,9 +11,7 @@
 #include "container.h"
 #include "media-file.h"
 
-G_BEGIN_DECLS
-
-typedef struct _RdStreams RdStreams;
+G_BEGIN_DECLS typedef struct _RdStreams RdStreams;
 
 typedef struct
 {
@@ -33,8 +31,7 @@ typedef struct
   /* a pad flushed: the stream goes on (drop an EOS held for it) */
   void (*flushed) (gpointer user_data);
   /* something the element must post as an error */
-  void (*error) (const GError * error, const gchar * debug,
-      gpointer user_data);
+  void (*error) (const GError * error, const gchar * debug, gpointer user_data);
 } RdStreamsCallbacks;
 
 RdStreams *rd_streams_new (GstElement * element,
@@ -66,6 +63,15 @@ gboolean rd_streams_stop (RdStreams * streams);
 /* After PAUSED->READY: the next run may bring other caps, so its
  * segmenters are made anew. */
 void rd_streams_drop_segmenters (RdStreams * streams);
+
+/* After the element went to PAUSED: a new EOS for each segmenter that had
+ * ended, for GstBin's own handler (see rd_segmenter_repeat_eos). */
+GList *rd_streams_repeat_eos (RdStreams * streams);
+
+/* Before the element goes to PLAYING: its base and start times for every
+ * segmenter (see rd_segmenter_set_times). */
+void rd_streams_set_times (RdStreams * streams, GstClockTime base_time,
+    GstClockTime start_time);
 
 /* A fragment message of one of the segmenters: TRUE when it was one (it
  * is then consumed). */

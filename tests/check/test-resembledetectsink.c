@@ -9,6 +9,7 @@
 #include <gio/gio.h>
 #include <gst/check/gstcheck.h>
 #include <gst/check/gstharness.h>
+#include <gst/app/gstappsrc.h>
 #include <gst/pbutils/pbutils.h>
 #include <gmodule.h>
 
@@ -2002,6 +2003,218 @@ GST_START_TEST (test_the_default_location_is_the_same_after_a_restart)
 
 GST_END_TEST;
 
+/* ---- each segmenter in its locked holder bin: what GstBin did for it ---- */
+
+/* @n buffers of 100 ms of silence, from *@pts on. */
+static void
+push_silence (GstElement * appsrc, guint n, GstClockTime * pts)
+{
+  for (guint i = 0; i < n; i++) {
+    GstBuffer *buf = gst_buffer_new_allocate (NULL, 4800 * 2, NULL);
+
+    gst_buffer_memset (buf, 0, 0, 4800 * 2);
+    GST_BUFFER_PTS (buf) = *pts;
+    GST_BUFFER_DURATION (buf) = 100 * GST_MSECOND;
+    *pts += 100 * GST_MSECOND;
+    fail_unless_equals_int (gst_app_src_push_buffer (GST_APP_SRC (appsrc),
+            buf), GST_FLOW_OK);
+  }
+}
+
+/* audio_0 ends at once, audio_1 is fed by the test; the element forwards
+ * its children's messages, so that the test sees audio_0's segmenter end
+ * (its holder's EOS) instead of sleeping. */
+static GstElement *
+two_audio_pads_pipeline (const gchar * spool, GstElement ** appsrc,
+    GstElement ** sink)
+{
+  GstElement *pipeline = parse ("audiotestsrc num-buffers=20 ! "
+      "audio/x-raw,rate=48000,channels=1 ! audioconvert ! s.audio_0 "
+      "appsrc name=a format=time caps=audio/x-raw,format=S16LE,rate=48000,"
+      "channels=1,layout=interleaved ! s.audio_1 "
+      "resembledetectsink name=s message-forward=true location=%s", spool);
+
+  *appsrc = gst_bin_get_by_name (GST_BIN (pipeline), "a");
+  *sink = gst_bin_get_by_name (GST_BIN (pipeline), "s");
+  return pipeline;
+}
+
+/* Plays until a child sink of the element has posted EOS (audio_0's). */
+static void
+play_until_a_segmenter_ended (GstElement * pipeline, GstElement * appsrc,
+    GstClockTime * pts)
+{
+  g_autoptr (GstBus) bus = gst_element_get_bus (pipeline);
+  GstClockTime deadline = gst_util_get_timestamp () + 60 * GST_SECOND;
+  gboolean ended = FALSE;
+
+  push_silence (appsrc, 5, pts);
+  fail_if (gst_element_set_state (pipeline, GST_STATE_PLAYING) ==
+      GST_STATE_CHANGE_FAILURE);
+  while (!ended) {
+    GstClockTime now = gst_util_get_timestamp ();
+    GstMessage *msg = gst_bus_timed_pop (bus, now < deadline ? deadline - now
+        : 0);
+    const GstStructure *st;
+    GstMessage *inner = NULL;
+
+    fail_unless (msg != NULL, "audio_0's segmenter never ended");
+    fail_if (GST_MESSAGE_TYPE (msg) == GST_MESSAGE_ERROR
+        || GST_MESSAGE_TYPE (msg) == GST_MESSAGE_EOS);
+    st = gst_message_get_structure (msg);
+    if (GST_MESSAGE_TYPE (msg) == GST_MESSAGE_ELEMENT
+        && gst_structure_has_name (st, "GstBinForwarded")) {
+      gst_structure_get (st, "message", GST_TYPE_MESSAGE, &inner, NULL);
+      ended = inner && GST_MESSAGE_TYPE (inner) == GST_MESSAGE_EOS;
+      gst_clear_message (&inner);
+    }
+    gst_message_unref (msg);
+  }
+}
+
+/* GstBin forgets which sinks ended when it goes to PAUSED, and each sink
+ * says it again on its way back to PLAYING: a locked holder does not, so
+ * the element says it for it. Without that, a pause while one pad had
+ * ended left the element without EOS for good. */
+GST_START_TEST (test_eos_after_a_pause_with_one_pad_ended)
+{
+  g_autofree gchar *spool = make_spool ();
+  g_autoptr (GstBus) bus = NULL;
+  GstElement *pipeline, *appsrc, *sink;
+  GstClockTime pts = 0;
+  GstMessage *msg;
+
+  pipeline = two_audio_pads_pipeline (spool, &appsrc, &sink);
+  bus = gst_element_get_bus (pipeline);
+  play_until_a_segmenter_ended (pipeline, appsrc, &pts);
+
+  fail_if (gst_element_set_state (pipeline, GST_STATE_PAUSED) ==
+      GST_STATE_CHANGE_FAILURE);
+  fail_unless_equals_int (gst_element_get_state (pipeline, NULL, NULL,
+          30 * GST_SECOND), GST_STATE_CHANGE_SUCCESS);
+  fail_if (gst_element_set_state (pipeline, GST_STATE_PLAYING) ==
+      GST_STATE_CHANGE_FAILURE);
+  push_silence (appsrc, 5, &pts);
+  gst_app_src_end_of_stream (GST_APP_SRC (appsrc));
+  msg = pop_until (bus, GST_MESSAGE_EOS, NULL, 60 * GST_SECOND);
+  fail_unless (msg != NULL, "no EOS after the pause");
+  gst_message_unref (msg);
+
+  fail_unless (gst_element_set_state (pipeline, GST_STATE_NULL) ==
+      GST_STATE_CHANGE_SUCCESS);
+  gst_object_unref (appsrc);
+  gst_object_unref (sink);
+  gst_object_unref (pipeline);
+  rd_test_remove_tree (spool);
+}
+
+GST_END_TEST;
+
+/* Releasing the last pad that had not ended leaves only ended sinks: the
+ * holder leaves the element as a sink, so that GstBin looks again. */
+GST_START_TEST (test_eos_after_releasing_the_last_pad_that_had_not_ended)
+{
+  g_autofree gchar *spool = make_spool ();
+  g_autoptr (GstBus) bus = NULL;
+  g_autoptr (GstPad) pad = NULL;
+  GstElement *pipeline, *appsrc, *sink;
+  GstClockTime pts = 0;
+  GstMessage *msg;
+
+  pipeline = two_audio_pads_pipeline (spool, &appsrc, &sink);
+  bus = gst_element_get_bus (pipeline);
+  play_until_a_segmenter_ended (pipeline, appsrc, &pts);
+
+  pad = gst_element_get_static_pad (sink, "audio_1");
+  gst_element_release_request_pad (sink, pad);
+  msg = pop_until (bus, GST_MESSAGE_EOS, NULL, 60 * GST_SECOND);
+  fail_unless (msg != NULL, "no EOS after the release");
+  gst_message_unref (msg);
+
+  fail_unless (gst_element_set_state (pipeline, GST_STATE_NULL) ==
+      GST_STATE_CHANGE_SUCCESS);
+  gst_object_unref (appsrc);
+  gst_object_unref (sink);
+  gst_object_unref (pipeline);
+  rd_test_remove_tree (spool);
+}
+
+GST_END_TEST;
+
+typedef struct
+{
+  GMutex lock;
+  GCond cond;
+  GstElement *muxer;            /* the splitmuxsink's, once made */
+} MuxerWatch;
+
+static void
+muxer_added_cb (GstBin * bin, GstBin * sub_bin, GstElement * element,
+    MuxerWatch * w)
+{
+  GstElementFactory *f = gst_element_get_factory (element);
+
+  if (f == NULL || !g_str_equal (GST_OBJECT_NAME (f), "wavenc"))
+    return;
+  g_mutex_lock (&w->lock);
+  gst_object_replace ((GstObject **) & w->muxer, GST_OBJECT_CAST (element));
+  g_cond_broadcast (&w->cond);
+  g_mutex_unlock (&w->lock);
+}
+
+/* A locked child gets no base time from its bin: the element gives its
+ * own to the splitmuxsink and its muxer (whose live deadlines are in
+ * running time), also after a pause, where a live pipeline takes a new
+ * one. */
+GST_START_TEST (test_segmenters_keep_the_base_time_of_a_live_pipeline)
+{
+  g_autofree gchar *spool = make_spool ();
+  gint64 deadline = g_get_monotonic_time () + 60 * G_TIME_SPAN_SECOND;
+  MuxerWatch w = { 0, };
+  GstElement *pipeline;
+
+  g_mutex_init (&w.lock);
+  g_cond_init (&w.cond);
+  pipeline = parse ("audiotestsrc is-live=true ! "
+      "audio/x-raw,rate=48000,channels=1 ! audioconvert ! "
+      "resembledetectsink location=%s", spool);
+  g_signal_connect (pipeline, "deep-element-added",
+      G_CALLBACK (muxer_added_cb), &w);
+  fail_if (gst_element_set_state (pipeline, GST_STATE_PLAYING) ==
+      GST_STATE_CHANGE_FAILURE);
+  g_mutex_lock (&w.lock);
+  while (w.muxer == NULL)
+    fail_unless (g_cond_wait_until (&w.cond, &w.lock, deadline),
+        "no segmenter");
+  g_mutex_unlock (&w.lock);
+  fail_unless_equals_int (gst_element_get_state (pipeline, NULL, NULL,
+          30 * GST_SECOND), GST_STATE_CHANGE_SUCCESS);
+  fail_unless_equals_uint64 (gst_element_get_base_time (w.muxer),
+      gst_element_get_base_time (pipeline));
+
+  fail_if (gst_element_set_state (pipeline, GST_STATE_PAUSED) ==
+      GST_STATE_CHANGE_FAILURE);
+  fail_if (gst_element_get_state (pipeline, NULL, NULL, 30 * GST_SECOND) ==
+      GST_STATE_CHANGE_FAILURE);
+  fail_if (gst_element_set_state (pipeline, GST_STATE_PLAYING) ==
+      GST_STATE_CHANGE_FAILURE);
+  fail_unless_equals_int (gst_element_get_state (pipeline, NULL, NULL,
+          30 * GST_SECOND), GST_STATE_CHANGE_SUCCESS);
+  fail_unless_equals_uint64 (gst_element_get_base_time (w.muxer),
+      gst_element_get_base_time (pipeline));
+
+  fail_unless (gst_element_set_state (pipeline, GST_STATE_NULL) ==
+      GST_STATE_CHANGE_SUCCESS);
+  g_signal_handlers_disconnect_by_data (pipeline, &w);
+  gst_object_unref (w.muxer);
+  g_mutex_clear (&w.lock);
+  g_cond_clear (&w.cond);
+  gst_object_unref (pipeline);
+  rd_test_remove_tree (spool);
+}
+
+GST_END_TEST;
+
 static Suite *
 resembledetectsink_suite (void)
 {
@@ -2039,6 +2252,9 @@ resembledetectsink_suite (void)
   tcase_add_test (tc, test_two_elements_on_one_spool_are_an_error);
   tcase_add_test (tc, test_the_default_location_is_the_same_after_a_restart);
   tcase_add_test (tc, test_prerolled_element_goes_to_playing_by_itself);
+  tcase_add_test (tc, test_eos_after_a_pause_with_one_pad_ended);
+  tcase_add_test (tc, test_eos_after_releasing_the_last_pad_that_had_not_ended);
+  tcase_add_test (tc, test_segmenters_keep_the_base_time_of_a_live_pipeline);
   tcase_add_test (tc, test_flushing_seek_keeps_segmenting);
   tcase_add_test (tc, test_flushing_seek_backwards_starts_segmenting_again);
   tcase_add_test (tc, test_open_batch_of_a_previous_run_is_closed_at_start);

@@ -87,26 +87,39 @@ segmenter_remove (RdSegmenter * segmenter, gboolean recheck_eos)
   GstElement *splitmux = gst_object_ref (segmenter->splitmux);
   GstElement *holder = segmenter->holder;
   GstBin *bin = segmenter->bin;
+  GList *links = NULL;          /* source, pad, source, pad, ... */
 
+  /* the holder's last messages (its state changes) must not find us: we
+   * may be gone before them */
+  g_object_set_qdata (G_OBJECT (holder), SEGMENTER_QUARK, NULL);
   rd_segmenter_interrupt (segmenter);
   /* splitmuxsink drops its muxer when it stops and its release_pad then
    * fails: removing it unlinks its pads */
   gst_element_set_state (splitmux, GST_STATE_NULL);
+  /* now, not when the holder goes: a message on the bus keeps it */
+  g_mutex_lock (&segmenter->lock);
+  for (guint i = 0; i < segmenter->members->len; i++) {
+    Member *member = &g_array_index (segmenter->members, Member, i);
+    if (member->source && member->pad)
+      links = g_list_prepend (g_list_prepend (links,
+              gst_object_ref (member->pad)), gst_object_ref (member->source));
+  }
+  g_mutex_unlock (&segmenter->lock);
+  for (GList * l = links; l; l = l->next->next)
+    gst_pad_unlink (l->data, l->next->data);
+  g_list_free_full (links, gst_object_unref);
+  /* no longer PLAYING, the holder posts no EOS of its own when it loses
+   * its only sink */
+  gst_element_set_state (holder, GST_STATE_NULL);
   if (!recheck_eos)
     gst_bin_remove (GST_BIN_CAST (holder), splitmux);
   gst_object_unref (splitmux);
-  gst_element_set_state (holder, GST_STATE_NULL);
   gst_bin_remove (bin, holder);
 }
 
 static void
 segmenter_abandon (RdSegmenter * segmenter)
 {
-  for (guint i = 0; i < segmenter->members->len; i++) {
-    Member *member = &g_array_index (segmenter->members, Member, i);
-    if (member->source && member->pad)
-      gst_pad_unlink (member->source, member->pad);
-  }
   segmenter_remove (segmenter, FALSE);
 }
 
@@ -375,8 +388,11 @@ rd_segmenter_set_finished (RdSegmenter * segmenter, guint member_index,
   g_mutex_lock (&segmenter->lock);
   member = &g_array_index (segmenter->members, Member, member_index);
   member->finished = finished;
-  if (!finished)
+  if (!finished) {
     member->last_start = member->last_end = GST_CLOCK_TIME_NONE;
+    /* data again (after a flush): its holder's EOS is no longer true */
+    segmenter->ended = FALSE;
+  }
   g_mutex_unlock (&segmenter->lock);
 }
 
@@ -469,4 +485,10 @@ void
 rd_segmenter_drop (RdSegmenter * segmenter)
 {
   segmenter_remove (segmenter, TRUE);
+}
+
+void
+rd_segmenter_drop_for_replacement (RdSegmenter * segmenter)
+{
+  segmenter_remove (segmenter, FALSE);
 }

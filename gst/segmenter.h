@@ -82,6 +82,12 @@ void rd_segmenter_interrupt (RdSegmenter * segmenter);
  * messages, and the element's EOS takes the streams' lock). */
 void rd_segmenter_drop (RdSegmenter * segmenter);
 
+/* The same, for a segmenter that another replaces at once (a flush):
+ * GstBin does not look at the element's EOS again, which would post one
+ * while a stream is under way; the element drops such an EOS, and GstBin
+ * forgets with it which sinks had ended. */
+void rd_segmenter_drop_for_replacement (RdSegmenter * segmenter);
+
 /* The element's base and start times, for the splitmuxsink and everything
  * in it (a locked child gets none from its bin). */
 void rd_segmenter_set_times (RdSegmenter * segmenter, GstClockTime base_time,

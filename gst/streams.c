@@ -676,7 +676,7 @@ stream_restart_segmenter (RdStreams * streams, Stream * stream)
 
   if (drop == NULL)
     return;
-  rd_segmenter_drop (drop);
+  rd_segmenter_drop_for_replacement (drop);
   if (incomplete)
     g_unlink (incomplete);
   GST_DEBUG_OBJECT (streams->element, "pad %s: new segmenter after a flush",

@@ -2072,6 +2072,24 @@ play_until_a_segmenter_ended (GstElement * pipeline, GstElement * appsrc,
   }
 }
 
+/* The element's EOS must come (after @what), then the pipeline stops. */
+static void
+end_two_audio_pads_pipeline (GstElement * pipeline, GstElement * appsrc,
+    GstElement * sink, const gchar * spool, const gchar * what)
+{
+  g_autoptr (GstBus) bus = gst_element_get_bus (pipeline);
+  GstMessage *msg = pop_until (bus, GST_MESSAGE_EOS, NULL, 60 * GST_SECOND);
+
+  fail_unless (msg != NULL, "no EOS after %s", what);
+  gst_message_unref (msg);
+  fail_unless (gst_element_set_state (pipeline, GST_STATE_NULL) ==
+      GST_STATE_CHANGE_SUCCESS);
+  gst_object_unref (appsrc);
+  gst_object_unref (sink);
+  gst_object_unref (pipeline);
+  rd_test_remove_tree (spool);
+}
+
 /* GstBin forgets which sinks ended when it goes to PAUSED, and each sink
  * says it again on its way back to PLAYING: a locked holder does not, so
  * the element says it for it. Without that, a pause while one pad had
@@ -2079,13 +2097,10 @@ play_until_a_segmenter_ended (GstElement * pipeline, GstElement * appsrc,
 GST_START_TEST (test_eos_after_a_pause_with_one_pad_ended)
 {
   g_autofree gchar *spool = make_spool ();
-  g_autoptr (GstBus) bus = NULL;
   GstElement *pipeline, *appsrc, *sink;
   GstClockTime pts = 0;
-  GstMessage *msg;
 
   pipeline = two_audio_pads_pipeline (spool, &appsrc, &sink);
-  bus = gst_element_get_bus (pipeline);
   play_until_a_segmenter_ended (pipeline, appsrc, &pts);
 
   fail_if (gst_element_set_state (pipeline, GST_STATE_PAUSED) ==
@@ -2096,16 +2111,7 @@ GST_START_TEST (test_eos_after_a_pause_with_one_pad_ended)
       GST_STATE_CHANGE_FAILURE);
   push_silence (appsrc, 5, &pts);
   gst_app_src_end_of_stream (GST_APP_SRC (appsrc));
-  msg = pop_until (bus, GST_MESSAGE_EOS, NULL, 60 * GST_SECOND);
-  fail_unless (msg != NULL, "no EOS after the pause");
-  gst_message_unref (msg);
-
-  fail_unless (gst_element_set_state (pipeline, GST_STATE_NULL) ==
-      GST_STATE_CHANGE_SUCCESS);
-  gst_object_unref (appsrc);
-  gst_object_unref (sink);
-  gst_object_unref (pipeline);
-  rd_test_remove_tree (spool);
+  end_two_audio_pads_pipeline (pipeline, appsrc, sink, spool, "the pause");
 }
 
 GST_END_TEST;
@@ -2115,28 +2121,16 @@ GST_END_TEST;
 GST_START_TEST (test_eos_after_releasing_the_last_pad_that_had_not_ended)
 {
   g_autofree gchar *spool = make_spool ();
-  g_autoptr (GstBus) bus = NULL;
   g_autoptr (GstPad) pad = NULL;
   GstElement *pipeline, *appsrc, *sink;
   GstClockTime pts = 0;
-  GstMessage *msg;
 
   pipeline = two_audio_pads_pipeline (spool, &appsrc, &sink);
-  bus = gst_element_get_bus (pipeline);
   play_until_a_segmenter_ended (pipeline, appsrc, &pts);
 
   pad = gst_element_get_static_pad (sink, "audio_1");
   gst_element_release_request_pad (sink, pad);
-  msg = pop_until (bus, GST_MESSAGE_EOS, NULL, 60 * GST_SECOND);
-  fail_unless (msg != NULL, "no EOS after the release");
-  gst_message_unref (msg);
-
-  fail_unless (gst_element_set_state (pipeline, GST_STATE_NULL) ==
-      GST_STATE_CHANGE_SUCCESS);
-  gst_object_unref (appsrc);
-  gst_object_unref (sink);
-  gst_object_unref (pipeline);
-  rd_test_remove_tree (spool);
+  end_two_audio_pads_pipeline (pipeline, appsrc, sink, spool, "the release");
 }
 
 GST_END_TEST;

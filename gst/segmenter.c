@@ -74,7 +74,6 @@ format_location_cb (GstElement * splitmux, guint fragment_id,
   return segmenter->location (basename, segmenter->user_data);
 }
 
-/* Undoes a rd_segmenter_new that failed half way. */
 /* Stops the splitmuxsink and takes its holder out of the element; frees
  * @segmenter (the splitmuxsink's last reference goes with the holder).
  * @recheck_eos: the holder leaves the element as the sink it is, so that
@@ -93,10 +92,10 @@ segmenter_remove (RdSegmenter * segmenter, gboolean recheck_eos)
    * may be gone before them */
   g_object_set_qdata (G_OBJECT (holder), SEGMENTER_QUARK, NULL);
   rd_segmenter_interrupt (segmenter);
-  /* splitmuxsink drops its muxer when it stops and its release_pad then
-   * fails: removing it unlinks its pads */
   gst_element_set_state (splitmux, GST_STATE_NULL);
-  /* now, not when the holder goes: a message on the bus keeps it */
+  /* splitmuxsink drops its muxer when it stops and its release_pad then
+   * fails, so its pads are not released but unlinked; now, not when the
+   * holder goes (a message on the bus can keep it) */
   g_mutex_lock (&segmenter->lock);
   for (guint i = 0; i < segmenter->members->len; i++) {
     Member *member = &g_array_index (segmenter->members, Member, i);
@@ -117,6 +116,8 @@ segmenter_remove (RdSegmenter * segmenter, gboolean recheck_eos)
   gst_bin_remove (bin, holder);
 }
 
+/* Undoes a rd_segmenter_new that failed half way (under the streams'
+ * lock). */
 static void
 segmenter_abandon (RdSegmenter * segmenter)
 {
@@ -179,10 +180,11 @@ rd_segmenter_new (GstBin * bin, GstResembleDetectContainer container,
    * neither syncs nor prerolls, and its async-handling keeps its own
    * ASYNC_START to itself. Its EOS and messages still go up through the
    * holder. What the element's bin did for it as a child, the element
-   * now does: its base times (rd_segmenter_set_times), its EOS again after
-   * a pause (rd_segmenter_repeat_eos), and leaving as a sink when it is
-   * dropped (segmenter_remove). The video pad asks for the keyframes that keep video segments
-   * close to the duration itself, before its queue (streams.c). */
+   * now does: its base times (rd_segmenter_set_times), its EOS again
+   * after a pause (rd_segmenter_repeat_eos), and leaving as a sink when
+   * it is dropped (segmenter_remove). The video pad asks for the
+   * keyframes that keep video segments close to the duration itself,
+   * before its queue (streams.c). */
   g_object_set (splitmux, "muxer", muxer, "max-size-time", duration,
       "async-handling", TRUE, NULL);
   g_signal_connect (splitmux, "format-location-full",
